@@ -1,0 +1,91 @@
+/**
+ * The connector contract. A connector is the code for one kind of system; a source is one
+ * configured instance of it. A connector never touches the database: it yields pages of records,
+ * each with the checkpoint that covers it, and the hub stores both in one transaction.
+ */
+import type { Logger } from '../../hub/log.js';
+
+/** A record as the source system gave it. `data` is kept as received. */
+export interface SourceRecord {
+  /** The record's primary key in its stream, as a string. */
+  externalId: string;
+  data: Record<string, unknown>;
+  /** Where the record came from in a file (1-based line), for error messages. */
+  line?: number;
+}
+
+/** Input that could not be read as a record. It goes to quarantine; the stream goes on. */
+export interface RejectedRecord {
+  externalId?: string;
+  line?: number;
+  /** The field at fault, when one is. */
+  field?: string;
+  reason: string;
+  /** What was received, as it was received (a JSON value or the raw text). */
+  payload: unknown;
+}
+
+/** One page of a stream. `state` is the checkpoint to save with it: after a crash, reading resumes there. */
+export interface RecordPage {
+  records: SourceRecord[];
+  rejected?: RejectedRecord[];
+  state: StreamState;
+  /** Optional progress of the whole stream, for progress bars and run status. */
+  progress?: { done: number; total?: number };
+}
+
+export type StreamState = Record<string, unknown>;
+
+export interface StreamDefinition {
+  name: string;
+  /** JSON Schema of one record's `data`. */
+  recordSchema: Record<string, unknown>;
+  /** Field(s) of `data` that identify a record. */
+  primaryKey: string[];
+  /** Field that orders increments, if the stream has one. */
+  cursorField?: string;
+}
+
+export interface ConnectorContext {
+  /** The source's name, for messages. */
+  source: string;
+  log: Logger;
+  /** Aborted when the hub shuts down; long reads should stop at the next page. */
+  signal?: AbortSignal;
+  /** Directory that relative paths in the configuration are resolved against. */
+  baseDir: string;
+}
+
+export interface CheckResult {
+  ok: boolean;
+  message: string;
+}
+
+/**
+ * What one connector module exports as `connector`. `Config` is the type generated from the
+ * connector's `config.schema.json`.
+ */
+export interface Connector<Config = unknown> {
+  name: string;
+  /** The JSON Schema of a source's `config` (config.schema.json). */
+  configSchema: Record<string, unknown>;
+  /** Path of the default mapping document shipped in the connector's folder. */
+  defaultMappingPath: string;
+  streams(config: Config): StreamDefinition[];
+  check(config: Config, ctx: ConnectorContext): Promise<CheckResult>;
+  read(stream: string, state: StreamState | undefined, config: Config, ctx: ConnectorContext): AsyncIterable<RecordPage>;
+}
+
+/** Failure kinds, as the hub treats them: config fails the run and tells the user, transient is retried, system is our bug. */
+export type FailureKind = 'config' | 'transient' | 'system';
+
+export class ConnectorError extends Error {
+  constructor(
+    message: string,
+    readonly kind: FailureKind,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = 'ConnectorError';
+  }
+}
