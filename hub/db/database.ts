@@ -1,0 +1,80 @@
+/** Connections: a `pg` pool on DATABASE_URL, or on the embedded server when none is given. */
+import pg from 'pg';
+import { startEmbeddedPostgres } from './embedded.js';
+
+export type Pool = pg.Pool;
+export type PoolClient = pg.PoolClient;
+
+/** A SQL statement as the modules' `sql.ts` files build them (pg-boss's plans style). */
+export interface Statement {
+  text: string;
+  values: unknown[];
+}
+
+export interface Database {
+  url: string;
+  pool: Pool;
+  close(): Promise<void>;
+}
+
+const EMBEDDED_DATABASE = 'hub';
+
+export function databaseUrlWithName(serverUrl: string, name: string): string {
+  const url = new URL(serverUrl);
+  url.pathname = `/${name}`;
+  return url.toString();
+}
+
+export async function createDatabaseIfMissing(serverUrl: string, name: string): Promise<void> {
+  const client = new pg.Client({ connectionString: serverUrl });
+  await client.connect();
+  try {
+    const found = await client.query('select 1 from pg_database where datname = $1', [name]);
+    if (found.rowCount === 0) await client.query(`create database ${pg.escapeIdentifier(name)}`);
+  } finally {
+    await client.end();
+  }
+}
+
+export function createPool(url: string, max = 10): Pool {
+  const pool = new pg.Pool({ connectionString: url, max, connectionTimeoutMillis: 10_000 });
+  // An idle client losing its connection (a database restart) must not crash the process.
+  pool.on('error', () => undefined);
+  return pool;
+}
+
+/** Opens DATABASE_URL, or starts the embedded server under `hubDir` and opens its `hub` database. */
+export async function openDatabase(options: { url?: string; hubDir: string; log?: (message: string) => void }): Promise<Database> {
+  if (options.url) {
+    const pool = createPool(options.url);
+    return { url: options.url, pool, close: () => pool.end() };
+  }
+  const embedded = await startEmbeddedPostgres(options.hubDir, options.log);
+  await createDatabaseIfMissing(embedded.adminUrl, EMBEDDED_DATABASE);
+  const url = databaseUrlWithName(embedded.adminUrl, EMBEDDED_DATABASE);
+  const pool = createPool(url);
+  return {
+    url,
+    pool,
+    close: async () => {
+      await pool.end();
+      await embedded.stop();
+    },
+  };
+}
+
+/** Runs `work` in one transaction. */
+export async function inTransaction<T>(pool: Pool, work: (client: PoolClient) => Promise<T>): Promise<T> {
+  const client = await pool.connect();
+  try {
+    await client.query('begin');
+    const result = await work(client);
+    await client.query('commit');
+    return result;
+  } catch (error) {
+    await client.query('rollback').catch(() => undefined);
+    throw error;
+  } finally {
+    client.release();
+  }
+}
