@@ -1,0 +1,92 @@
+/**
+ * The HTTP API, built apart from `listen()` so tests drive it with `app.inject()` and
+ * scripts/generate.ts can write its OpenAPI document without a server or a database.
+ */
+import Fastify, { LogController, type FastifyInstance } from 'fastify';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import pkg from '../package.json' with { type: 'json' };
+import type { Hub } from './sync.js';
+import { registerErrorHandling } from './errors.js';
+import { registerAuth } from './auth.js';
+import { registerSchemas, noQuery } from './routes/schemas.js';
+import { customerRoutes } from './routes/customers.js';
+import { changeRoutes } from './routes/changes.js';
+import { sourceRoutes } from './routes/sources.js';
+import { runRoutes } from './routes/runs.js';
+import { quarantineRoutes } from './routes/quarantine.js';
+
+const DESCRIPTION = `Golden customer records built from every connected source, with the lineage of each value.
+
+Authenticate with an API key: \`Authorization: Bearer hub_…\`. Scopes: \`read\`, \`steward\` (implies read), \`admin\` (implies both).
+Errors always answer \`{ "error": { "code": "HUB_ERR_…", "message": "…" } }\`.`;
+
+export async function buildApp(hub: Hub, options: { logger?: boolean } = {}): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: hub.log,
+    logController: new LogController({ disableRequestLogging: !options.logger }),
+    // Reject unknown query keys instead of silently dropping them (Fastify's default removes them).
+    ajv: { customOptions: { removeAdditional: false } },
+  }) as unknown as FastifyInstance;
+
+  // Guards first: they must see every route registered after them, the plugins' routes included.
+  registerErrorHandling(app);
+  registerAuth(app, hub.pool);
+  registerSchemas(app);
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: { title: 'customer-hub', version: pkg.version, description: DESCRIPTION },
+      components: {
+        securitySchemes: { apiKey: { type: 'http', scheme: 'bearer', bearerFormat: 'API key', description: 'An API key of the hub (`hub_…`).' } },
+      },
+      tags: [
+        { name: 'customers', description: 'Golden customer records' },
+        { name: 'changes', description: 'The change log of golden records' },
+        { name: 'sources', description: 'Sources, sync runs and quarantined input' },
+        { name: 'meta', description: 'Health and this document' },
+      ],
+    },
+    // Components are named by their `$id` (the default would be def-0, def-1…).
+    refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`) },
+    transform: ({ schema, url, route }) => ({
+      schema: { ...schema, security: route.config?.scope === 'public' ? [] : [{ apiKey: [] }] } as typeof schema,
+      url,
+    }),
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+
+  app.get(
+    '/health',
+    {
+      config: { scope: 'public' },
+      schema: {
+        operationId: 'health',
+        tags: ['meta'],
+        summary: 'Liveness',
+        querystring: noQuery,
+        response: { 200: { type: 'object', additionalProperties: false, required: ['status'], properties: { status: { type: 'string', enum: ['ok'] } } } },
+      },
+    },
+    async () => ({ status: 'ok' as const }),
+  );
+
+  app.get(
+    '/openapi.json',
+    {
+      config: { scope: 'public' },
+      schema: {
+        operationId: 'openApiDocument',
+        tags: ['meta'],
+        summary: 'This OpenAPI document',
+        querystring: noQuery,
+        response: { 200: { type: 'object', additionalProperties: true } },
+      },
+    },
+    async () => app.swagger(),
+  );
+
+  for (const routes of [customerRoutes, changeRoutes, sourceRoutes, runRoutes, quarantineRoutes]) await app.register(routes, { hub });
+  return app;
+}

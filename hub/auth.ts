@@ -1,0 +1,121 @@
+/**
+ * API keys, deny by default: every route declares `config.scope`, and a route without one stops the
+ * hub at startup. Keys are stored as SHA-256 hashes, so the table never holds a usable key.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import type { FastifyInstance, FastifyRequest, RouteOptions } from 'fastify';
+import type { Pool } from './db/database.js';
+import { inTransaction } from './db/database.js';
+import { HubError, errorRef } from './errors.js';
+import * as sql from './api-sql.js';
+
+export const SCOPES = ['read', 'steward', 'admin'] as const;
+export type Scope = (typeof SCOPES)[number];
+export type RouteScope = Scope | 'public';
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** Who may call the route: `public`, or the scope an API key needs. Required on every route. */
+    scope?: RouteScope;
+  }
+  interface FastifyRequest {
+    /** The key that authenticated the request (absent on public routes). */
+    apiKey?: { id: string; name: string; scopes: Scope[] };
+  }
+}
+
+/** Routes of plugins that cannot declare a scope (the Swagger UI), all public. */
+const PUBLIC_PREFIXES = ['/docs'];
+
+/** admin implies steward implies read. */
+const RANK: Record<Scope, number> = { read: 1, steward: 2, admin: 3 };
+
+export function hasScope(granted: readonly string[], needed: Scope): boolean {
+  return granted.some((scope) => scope in RANK && RANK[scope as Scope] >= RANK[needed]);
+}
+
+export function hashApiKey(key: string): string {
+  return createHash('sha256').update(key).digest('hex');
+}
+
+function newKey(): string {
+  return `hub_${randomBytes(32).toString('base64url')}`;
+}
+
+/** Stores a new key and returns it; this is the only time the plain key exists. */
+export async function createApiKey(pool: Pool, name: string, scopes: Scope[]): Promise<string> {
+  const unknown = scopes.filter((scope) => !SCOPES.includes(scope));
+  if (unknown.length || scopes.length === 0) throw new Error(`Scopes must be some of ${SCOPES.join(', ')}; got ${scopes.join(', ') || 'none'}.`);
+  const key = newKey();
+  await pool.query(sql.insertApiKey(name, hashApiKey(key), scopes));
+  return key;
+}
+
+/** Several hub processes may start together on an empty table: one of them creates the first key. */
+const FIRST_KEY_LOCK = 7_301_101;
+
+/**
+ * With `envKey` (HUB_ADMIN_KEY): makes sure that key exists, unrevoked, with the admin scope (the environment wins).
+ * Without: creates an admin key only when there is no key at all, and returns it so the caller shows it once.
+ */
+export async function ensureAdminKey(pool: Pool, envKey?: string): Promise<{ key?: string; created: boolean }> {
+  if (envKey !== undefined && envKey !== '') {
+    if (envKey.length < 20) throw new Error('HUB_ADMIN_KEY must be at least 20 characters long.');
+    const { rows } = await pool.query<{ created: boolean }>(sql.upsertAdminKey('admin (HUB_ADMIN_KEY)', hashApiKey(envKey)));
+    return { created: rows[0].created };
+  }
+  return inTransaction(pool, async (client) => {
+    await client.query({ text: 'select pg_advisory_xact_lock($1)', values: [FIRST_KEY_LOCK] });
+    const { rows } = await client.query<{ any: boolean }>(sql.anyApiKey());
+    if (rows[0].any) return { created: false };
+    const key = newKey();
+    await client.query(sql.insertApiKey('admin (first start)', hashApiKey(key), ['admin']));
+    return { key, created: true };
+  });
+}
+
+function unauthenticated(reason?: string): HubError {
+  const challenge = reason ? `Bearer realm="customer-hub", error="invalid_token"` : 'Bearer realm="customer-hub"';
+  return new HubError('HUB_ERR_UNAUTHENTICATED', {}, undefined, { 'www-authenticate': challenge });
+}
+
+function checkRoute(route: RouteOptions): void {
+  const config = (route.config ?? {}) as { scope?: unknown };
+  if (config.scope === undefined && PUBLIC_PREFIXES.some((prefix) => route.url === prefix || route.url.startsWith(`${prefix}/`))) {
+    route.config = { ...route.config, scope: 'public' };
+    return;
+  }
+  if (config.scope !== 'public' && !SCOPES.includes(config.scope as Scope)) {
+    throw new Error(`Route ${String(route.method)} ${route.url} declares no valid config.scope (public, ${SCOPES.join(', ')}); every route must.`);
+  }
+  // Document the answers of the guard on every protected route.
+  if (config.scope !== 'public' && route.schema) {
+    route.schema.response = {
+      401: { description: 'No API key, or not a valid one (HUB_ERR_UNAUTHENTICATED).', ...errorRef },
+      403: { description: `The API key lacks the '${String(config.scope)}' scope (HUB_ERR_FORBIDDEN).`, ...errorRef },
+      ...(route.schema.response as object | undefined),
+    };
+  }
+}
+
+/** Only touch last_used_at once a minute per key: a read API should not write on every request. */
+const TOUCH_INTERVAL_MS = 60_000;
+
+/** Installs the guard. Call before registering any route, on the root instance. */
+export function registerAuth(app: FastifyInstance, pool: Pool): void {
+  app.addHook('onRoute', checkRoute);
+  app.addHook('onRequest', async (request: FastifyRequest) => {
+    const scope = request.routeOptions.config.scope;
+    // Unmatched URLs have no route config: they fall through to the not-found handler.
+    if (scope === 'public' || request.is404) return;
+    const header = request.headers.authorization;
+    const match = header ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null;
+    if (!match) throw unauthenticated();
+    const { rows } = await pool.query<{ id: string; name: string; scopes: string[]; last_used_at: Date | null }>(sql.findApiKey(hashApiKey(match[1])));
+    const key = rows[0];
+    if (!key) throw unauthenticated('invalid');
+    if (!scope || !hasScope(key.scopes, scope)) throw new HubError('HUB_ERR_FORBIDDEN', { scope: scope ?? 'unknown' });
+    request.apiKey = { id: key.id, name: key.name, scopes: key.scopes as Scope[] };
+    if (!key.last_used_at || Date.now() - key.last_used_at.getTime() > TOUCH_INTERVAL_MS) await pool.query(sql.touchApiKey(key.id));
+  });
+}

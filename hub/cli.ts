@@ -1,0 +1,206 @@
+#!/usr/bin/env -S npx tsx
+/**
+ * The `hub` command. `start` (the default) runs the API, a worker and the scheduler in one process;
+ * `api` and `worker` run one part each, so several processes can share one database.
+ */
+import { access, chmod, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Command } from 'commander';
+import { SingleBar, Presets } from 'cli-progress';
+import { bootHub, DEFAULT_CONFIG, HUB_DIR, type Runtime } from './runtime.js';
+import { ConfigError, loadConfig, findSource } from './config.js';
+import { openDatabase } from './db/database.js';
+import { migrate } from './db/migrate.js';
+import { createLogger, silentLogger } from './log.js';
+import { executeRun, getRun, remapSource, requestSync, type RunRow } from './sync.js';
+import { startWorker } from './worker.js';
+import { startScheduler } from './scheduler.js';
+import { findConnector } from '../connectors/index.js';
+
+const EXAMPLE_CONFIG = 'examples/hub.config.yaml';
+
+async function exists(path: string): Promise<boolean> {
+  return access(path).then(() => true, () => false);
+}
+
+/** hub.config.yaml when there is one, else the example configuration (what `npm start` runs on a fresh clone). */
+async function configPath(option: string | undefined): Promise<string> {
+  if (option) return option;
+  if (await exists(DEFAULT_CONFIG)) return DEFAULT_CONFIG;
+  return EXAMPLE_CONFIG;
+}
+
+function listenAddress(runtime: Runtime): { host: string; port: number } {
+  return {
+    host: process.env.HOST ?? runtime.config.server?.host ?? '127.0.0.1',
+    port: Number(process.env.PORT ?? runtime.config.server?.port ?? 3000),
+  };
+}
+
+/** Prints the admin key once. With the embedded database it is also kept in .hub/admin-key for the next starts. */
+async function announceAdminKey(runtime: Runtime): Promise<string> {
+  const { ensureAdminKey } = await import('./auth.js');
+  const keyFile = join(HUB_DIR, 'admin-key');
+  const { key, created } = await ensureAdminKey(runtime.pool, process.env.HUB_ADMIN_KEY);
+  const embedded = !process.env.DATABASE_URL && !runtime.config.database?.url;
+  if (created && key && embedded) {
+    await writeFile(keyFile, key + '\n', { mode: 0o600 });
+    await chmod(keyFile, 0o600);
+  }
+  if (created && key) return `${key}  (shown once${embedded ? `; also in ${keyFile}` : ''})`;
+  if (process.env.HUB_ADMIN_KEY) return 'from HUB_ADMIN_KEY';
+  if (embedded && (await exists(keyFile))) return `${(await readFile(keyFile, 'utf8')).trim()}  (from ${keyFile})`;
+  return 'created on first start and shown then (stored hashed only)';
+}
+
+function waitForSignal(): Promise<void> {
+  return new Promise((resolve) => {
+    process.once('SIGINT', () => resolve());
+    process.once('SIGTERM', () => resolve());
+  });
+}
+
+async function serve(options: { config?: string }, parts: { api: boolean; worker: boolean }): Promise<void> {
+  const runtime = await bootHub({ configPath: await configPath(options.config) });
+  const scheduler = startScheduler(runtime);
+  if (parts.worker) await startWorker(runtime, runtime.shutdown.signal);
+  let close = async () => undefined as void;
+  if (parts.api) {
+    const { buildApp } = await import('./app.js');
+    const app = await buildApp(runtime);
+    const { host, port } = listenAddress(runtime);
+    await app.listen({ host, port });
+    close = () => app.close();
+    const base = `http://${host}:${(app.server.address() as { port: number }).port}`;
+    console.log(`customer-hub is running\n  API:       ${base}/v1/customers\n  Docs:      ${base}/docs\n  Admin key: ${await announceAdminKey(runtime)}`);
+  } else {
+    console.log('customer-hub worker is running');
+  }
+  if (parts.worker && runtime.config.sync_on_start !== false) {
+    for (const source of runtime.config.sources) await requestSync(runtime, source.name, 'start');
+  }
+  await waitForSignal();
+  await scheduler.stop();
+  await close();
+  await runtime.stop();
+}
+
+function printRun(run: RunRow): void {
+  console.log(
+    `run ${run.id} ${run.status}: read ${run.read}, created ${run.created}, updated ${run.updated}, unchanged ${run.unchanged}, quarantined ${run.quarantined}` +
+      (run.error ? `\n  error: ${run.error}` : ''),
+  );
+}
+
+/** Runs `work`, reporting the error of a bad configuration as its message alone. */
+function action<Args extends unknown[]>(work: (...args: Args) => Promise<void>): (...args: Args) => Promise<void> {
+  return async (...args: Args) => {
+    try {
+      await work(...args);
+    } catch (error) {
+      console.error(error instanceof ConfigError ? error.message : `error: ${(error as Error).message}`);
+      process.exitCode = 1;
+    }
+  };
+}
+
+const program = new Command('hub').description('customer-hub: connectors, mapping, identity resolution and golden customer records over an API');
+program.option('-c, --config <path>', `configuration file (default: ${DEFAULT_CONFIG}, else ${EXAMPLE_CONFIG})`);
+const globalConfig = () => program.opts<{ config?: string }>().config;
+
+program.command('start', { isDefault: true }).description('run the API, a worker and the scheduler in one process').action(action(() => serve({ config: globalConfig() }, { api: true, worker: true })));
+program.command('api').description('run the API (and the scheduler) only').action(action(() => serve({ config: globalConfig() }, { api: true, worker: false })));
+program.command('worker').description('run a worker (and the scheduler) only').action(action(() => serve({ config: globalConfig() }, { api: false, worker: true })));
+
+program
+  .command('migrate')
+  .description('apply pending database migrations')
+  .option('--dry-run', 'print what would run, change nothing')
+  .action(
+    action(async (options: { dryRun?: boolean }) => {
+      const config = await loadConfig(await configPath(globalConfig()));
+      const database = await openDatabase({ url: process.env.DATABASE_URL ?? config.database?.url, hubDir: HUB_DIR });
+      try {
+        const versions = await migrate(database.pool, { dryRun: options.dryRun });
+        console.log(versions.length ? `${options.dryRun ? 'would apply' : 'applied'}: ${versions.join(', ')}` : 'the database is up to date');
+      } finally {
+        await database.close();
+      }
+    }),
+  );
+
+program
+  .command('sync <source>')
+  .description('sync one source now and show its progress')
+  .action(
+    action(async (source: string) => {
+      const runtime = await bootHub({ configPath: await configPath(globalConfig()), log: createLogger({ level: 'warn' }) });
+      const bar = new SingleBar({ format: `${source} [{bar}] {value}/{total} records | {status}`, hideCursor: true }, Presets.shades_classic);
+      try {
+        const { runId, queued } = await requestSync(runtime, source, 'cli');
+        bar.start(1, 0, { status: 'queued' });
+        // Run it here unless another process already runs it; then follow that run.
+        const execution = queued ? executeRun(runtime, runId, runtime.shutdown.signal) : undefined;
+        let run = (await getRun(runtime.pool, runId))!;
+        while (run.status === 'queued' || run.status === 'running') {
+          bar.setTotal(Math.max(run.progress.total ?? run.read, 1));
+          bar.update(run.progress.done ?? run.read, { status: run.status });
+          await new Promise((resolve) => setTimeout(resolve, 200));
+          run = (await getRun(runtime.pool, runId))!;
+        }
+        await execution;
+        bar.setTotal(Math.max(run.progress.total ?? run.read, 1));
+        bar.update(run.progress.done ?? run.read, { status: run.status });
+        bar.stop();
+        printRun(run);
+        if (run.status === 'failed') process.exitCode = 1;
+      } finally {
+        bar.stop();
+        await runtime.stop();
+      }
+    }),
+  );
+
+program
+  .command('check <source>')
+  .description("check a source's configuration and connection")
+  .action(
+    action(async (name: string) => {
+      const config = await loadConfig(await configPath(globalConfig()));
+      const source = findSource(config, name);
+      if (!source) throw new Error(`There is no source named '${name}' in the configuration.`);
+      const result = await findConnector(source.connector)!.check(source.config, { source: name, log: silentLogger, baseDir: config.baseDir });
+      console.log(`${name}: ${result.ok ? 'ok' : 'failed'}: ${result.message}`);
+      if (!result.ok) process.exitCode = 1;
+    }),
+  );
+
+program
+  .command('remap <source>')
+  .description('replay the kept raw records of a source through its current mapping')
+  .action(
+    action(async (source: string) => {
+      const runtime = await bootHub({ configPath: await configPath(globalConfig()), log: createLogger({ level: 'warn' }), queue: false });
+      try {
+        const counts = await remapSource(runtime, source, (done) => process.stderr.write(`\rremapped ${done} records`));
+        process.stderr.write('\n');
+        printRun((await getRun(runtime.pool, counts.runId))!);
+      } finally {
+        await runtime.stop();
+      }
+    }),
+  );
+
+const configCommand = program.command('config').description('configuration');
+configCommand
+  .command('validate [path]')
+  .description('validate a configuration file')
+  .action(
+    action(async (path?: string) => {
+      const file = path ?? (await configPath(globalConfig()));
+      const config = await loadConfig(file);
+      console.log(`${file} is valid: ${config.sources.length} source(s)`);
+    }),
+  );
+
+await program.parseAsync();

@@ -1,0 +1,165 @@
+/**
+ * The save boundary of a sync: one page of records is stored as received, mapped to the canonical
+ * model, and resolved into golden records, with the stream's checkpoint, in one transaction.
+ */
+import type { PoolClient } from './db/database.js';
+import type { RecordPage } from '../connectors/kit/contract.js';
+import type { CanonicalRecord } from '../openapi/generated/canonical-record.gen.js';
+import type { CompiledMapping } from '../mapping/engine.js';
+import { matchKeys } from '../identity-resolution/match-keys.js';
+import { resolveRecords } from '../identity-resolution/resolve.js';
+import type { ChangeCause } from '../identity-resolution/change-log.js';
+import { contentHash, stableStringify } from './stable-json.js';
+import * as sql from './sql.js';
+
+export interface SourceMapping {
+  source: string;
+  mapping: CompiledMapping;
+  defaultRegion?: string;
+}
+
+export interface Counts {
+  read: number;
+  created: number;
+  updated: number;
+  unchanged: number;
+  quarantined: number;
+}
+
+export const noCounts = (): Counts => ({ read: 0, created: 0, updated: 0, unchanged: 0, quarantined: 0 });
+
+interface RawRow {
+  id: string;
+  stream: string;
+  external_id: string;
+  data: Record<string, unknown>;
+  changed_at: Date;
+}
+
+/**
+ * Maps raw records with the source's current mapping. Records whose canonical form changed are returned
+ * as touched (they need resolving); a record that does not map is quarantined and leaves its cluster.
+ */
+export async function mapRawRecords(client: PoolClient, ids: number[], target: SourceMapping, runId: number | null): Promise<{ touched: number[]; quarantined: number }> {
+  if (ids.length === 0) return { touched: [], quarantined: 0 };
+  const { rows } = await client.query<RawRow>(sql.rawRecordsForMapping(ids));
+  const { rows: previous } = await client.query<{ id: string; data: CanonicalRecord; observed_at: Date }>(sql.canonicalOf(ids));
+  const before = new Map(previous.map((row) => [Number(row.id), row]));
+  const { rows: openRows } = await client.query<{ raw_record_id: string; reason: string }>({
+    text: 'select raw_record_id, reason from quarantine where resolved_at is null and raw_record_id = any($1::bigint[])',
+    values: [ids],
+  });
+  const openReason = new Map(openRows.map((row) => [Number(row.raw_record_id), row.reason]));
+
+  const mapped: { id: number; source: string; data: CanonicalRecord; observedAt: Date }[] = [];
+  const failed: sql.QuarantineRow[] = [];
+  const closeQuarantine: number[] = [];
+  const dropped: number[] = [];
+  for (const row of rows) {
+    const id = Number(row.id);
+    const result = target.mapping.map(row.stream, row.data, { source: target.source, stream: row.stream, defaultRegion: target.defaultRegion });
+    if (result.ok) {
+      if (openReason.has(id)) closeQuarantine.push(id);
+      const observedAt = result.record.observed_at ? new Date(result.record.observed_at) : row.changed_at;
+      const old = before.get(id);
+      if (old && stableStringify(old.data) === stableStringify(result.record) && old.observed_at.getTime() === observedAt.getTime()) continue;
+      mapped.push({ id, source: target.source, data: result.record, observedAt });
+      continue;
+    }
+    const reason = result.errors.map((error) => `${error.field} (${error.target}): ${error.reason}`).join('; ');
+    if (before.has(id)) dropped.push(id);
+    if (openReason.get(id) === reason) continue;
+    if (openReason.has(id)) closeQuarantine.push(id);
+    failed.push({
+      source: target.source,
+      stream: row.stream,
+      externalId: row.external_id,
+      line: null,
+      field: [...new Set(result.errors.map((error) => error.field))].join(', '),
+      reason,
+      stage: 'map',
+      payload: row.data,
+      rawRecordId: id,
+      runId,
+    });
+  }
+
+  await client.query(sql.resolveQuarantine(closeQuarantine));
+  if (failed.length) await client.query(sql.insertQuarantine(failed));
+  const rewritten = [...mapped.map((row) => row.id), ...dropped];
+  await client.query(sql.deleteMatchKeys(rewritten));
+  await client.query(sql.deleteInteractions(rewritten));
+  await client.query(sql.deleteCanonical(dropped));
+  if (mapped.length) {
+    await client.query(sql.upsertCanonical(mapped));
+    await client.query(sql.insertMatchKeys(mapped.flatMap((row) => matchKeys(row.data).map((key) => ({ id: row.id, ...key })))));
+    await client.query(
+      sql.insertInteractions(
+        mapped.flatMap((row) =>
+          (row.data.interactions ?? []).map((interaction, ordinal) => ({ id: row.id, ordinal, kind: interaction.kind, occurredAt: interaction.occurred_at, data: interaction })),
+        ),
+      ),
+    );
+  }
+  return { touched: rewritten, quarantined: failed.length };
+}
+
+/** Stores one page (raw records, rejected input), maps and resolves what changed. Call inside a transaction. */
+export async function storePage(
+  client: PoolClient,
+  options: { stream: string; runId: number; target: SourceMapping; cause: ChangeCause },
+  page: RecordPage,
+): Promise<Counts> {
+  const { stream, runId, target } = options;
+  const source = target.source;
+  const counts = noCounts();
+  // The last of several records with one id in a page wins, as it would over two pages.
+  const records = [...new Map(page.records.map((record) => [record.externalId, record])).values()];
+  counts.read = page.records.length + (page.rejected?.length ?? 0);
+
+  const { rows: existing } = await client.query<{ id: string; external_id: string; content_hash: string }>(
+    sql.existingRawRecords(source, stream, records.map((record) => record.externalId)),
+  );
+  const known = new Map(existing.map((row) => [row.external_id, row]));
+  const inserts: { externalId: string; data: unknown; hash: string }[] = [];
+  const updates: { id: number; data: unknown; hash: string }[] = [];
+  const unchanged: number[] = [];
+  for (const record of records) {
+    const hash = contentHash(record.data);
+    const found = known.get(record.externalId);
+    if (!found) inserts.push({ externalId: record.externalId, data: record.data, hash });
+    else if (found.content_hash !== hash) updates.push({ id: Number(found.id), data: record.data, hash });
+    else unchanged.push(Number(found.id));
+  }
+  counts.created = inserts.length;
+  counts.updated = updates.length;
+  counts.unchanged = unchanged.length + (page.records.length - records.length);
+
+  const inserted = inserts.length ? (await client.query<{ id: string }>(sql.insertRawRecords(source, stream, runId, inserts))).rows.map((row) => Number(row.id)) : [];
+  if (updates.length) await client.query(sql.updateRawRecords(runId, updates));
+  if (unchanged.length) await client.query(sql.touchRawRecords(runId, unchanged));
+
+  let newlyRejected = 0;
+  if (page.rejected?.length) {
+    newlyRejected = (await client.query(
+      sql.insertNewReadRejections(
+        page.rejected.map((rejected) => ({
+          source,
+          stream,
+          externalId: rejected.externalId ?? null,
+          line: rejected.line ?? null,
+          field: rejected.field ?? null,
+          reason: rejected.reason,
+          stage: 'read' as const,
+          payload: rejected.payload,
+          rawRecordId: null,
+          runId,
+        })),
+      ),
+    )).rowCount ?? 0;
+  }
+  const { touched, quarantined } = await mapRawRecords(client, [...inserted, ...updates.map((update) => update.id)], target, runId);
+  counts.quarantined = newlyRejected + quarantined;
+  await resolveRecords(client, touched, options.cause);
+  return counts;
+}

@@ -1,0 +1,26 @@
+/** Jobs on pg-boss, in the hub's own database, so several hub processes share the work. */
+import PgBoss from 'pg-boss';
+import type { PoolClient } from './db/database.js';
+
+export const SYNC_QUEUE = 'sync';
+
+export interface SyncJob {
+  runId: number;
+}
+
+export async function startQueue(url: string, onError: (error: Error) => void): Promise<PgBoss> {
+  const boss = new PgBoss({ connectionString: url, schema: 'pgboss', max: 4 });
+  boss.on('error', onError);
+  await boss.start();
+  // A crashed worker's job comes back after it expires; the run then resumes from its last checkpoint.
+  await boss.createQueue(SYNC_QUEUE, { name: SYNC_QUEUE, retryLimit: 3, retryDelay: 5, retryBackoff: true, expireInSeconds: 15 * 60 });
+  return boss;
+}
+
+/** Sends the job inside the caller's transaction, so a run row never exists without its job. */
+export async function sendSyncJob(boss: PgBoss, client: PoolClient, job: SyncJob, singletonKey: string): Promise<void> {
+  await boss.send(SYNC_QUEUE, job, {
+    singletonKey,
+    db: { executeSql: (text: string, values: unknown[]) => client.query(text, values) },
+  });
+}

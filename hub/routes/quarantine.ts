@@ -1,0 +1,55 @@
+/** Quarantine: input that could not be read or mapped, so a steward can see why and fix the source or the mapping. */
+import type { FastifyInstance } from 'fastify';
+import type { Hub } from '../sync.js';
+import * as sql from '../api-sql.js';
+import { decodeCursor, page } from './cursor.js';
+import { nextCursor, pageQuery, ref } from './schemas.js';
+
+interface QuarantineQuery {
+  limit: number;
+  cursor?: string;
+  source?: string;
+  stage?: 'read' | 'map';
+  open?: boolean;
+}
+
+export async function quarantineRoutes(app: FastifyInstance, options: { hub: Hub }): Promise<void> {
+  const { hub } = options;
+
+  app.get<{ Querystring: QuarantineQuery }>(
+    '/v1/quarantine',
+    {
+      config: { scope: 'read' },
+      schema: {
+        operationId: 'listQuarantine',
+        tags: ['sources'],
+        summary: 'Quarantined input, newest first',
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            ...pageQuery,
+            source: { type: 'string', pattern: '^[a-z0-9][a-z0-9_-]{0,62}$' },
+            stage: { type: 'string', enum: ['read', 'map'], description: 'read: the input could not be parsed; map: it did not map.' },
+            open: { type: 'boolean', description: 'true: only entries not resolved yet; false: only resolved ones; absent: all.' },
+          },
+        },
+        response: {
+          200: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['data', 'next_cursor'],
+            properties: { data: { type: 'array', items: ref('QuarantineEntry') }, next_cursor: nextCursor },
+          },
+        },
+      },
+    },
+    async (request) => {
+      const { limit, cursor, source, stage, open } = request.query;
+      const beforeId = cursor === undefined ? undefined : Number(decodeCursor(cursor, ['digits'])[0]);
+      const { rows } = await hub.pool.query<{ id: string }>(sql.listQuarantine({ source, stage, open, beforeId }, limit + 1));
+      const { items, next_cursor } = page(rows, limit, (last) => [last.id]);
+      return { data: items, next_cursor };
+    },
+  );
+}

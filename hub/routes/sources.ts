@@ -1,0 +1,93 @@
+/** Configured sources and their latest runs; an admin can ask for a sync. */
+import type { FastifyInstance } from 'fastify';
+import { requestSync, UnknownSourceError, type Hub } from '../sync.js';
+import { HubError, errorRef } from '../errors.js';
+import * as runtimeSql from '../sql.js';
+import { noQuery, ref } from './schemas.js';
+
+interface SourceRow {
+  name: string;
+  last_run: Record<string, unknown> | null;
+  records: number;
+  quarantined: number;
+}
+
+const sourceName = { type: 'string', pattern: '^[a-z0-9][a-z0-9_-]{0,62}$' } as const;
+
+export async function sourceRoutes(app: FastifyInstance, options: { hub: Hub }): Promise<void> {
+  const { hub } = options;
+
+  app.get(
+    '/v1/sources',
+    {
+      config: { scope: 'read' },
+      schema: {
+        operationId: 'listSources',
+        tags: ['sources'],
+        summary: 'The configured sources, their latest run and record counts',
+        querystring: noQuery,
+        response: {
+          200: { type: 'object', additionalProperties: false, required: ['data'], properties: { data: { type: 'array', items: ref('Source') } } },
+        },
+      },
+    },
+    async () => {
+      const { rows } = await hub.pool.query<SourceRow>(runtimeSql.listSources());
+      const known = new Map(rows.map((row) => [row.name, row]));
+      // Only the listed fields leave: a source's `config` may carry credentials.
+      return {
+        data: hub.config.sources.map((source) => ({
+          name: source.name,
+          connector: source.connector,
+          schedule: source.schedule ?? null,
+          last_run: known.get(source.name)?.last_run ?? null,
+          records: known.get(source.name)?.records ?? 0,
+          quarantined: known.get(source.name)?.quarantined ?? 0,
+        })),
+      };
+    },
+  );
+
+  app.post<{ Params: { name: string } }>(
+    '/v1/sources/:name/sync',
+    {
+      config: { scope: 'admin' },
+      schema: {
+        operationId: 'syncSource',
+        tags: ['sources'],
+        summary: 'Queue a sync of a source',
+        description: 'When the source already has a queued or running run, answers that run with `queued: false`.',
+        params: { type: 'object', additionalProperties: false, required: ['name'], properties: { name: sourceName } },
+        querystring: noQuery,
+        response: {
+          202: {
+            description: 'The run; `Location` is its URL.',
+            headers: { location: { type: 'string' } },
+            type: 'object',
+            additionalProperties: false,
+            required: ['run_id', 'queued'],
+            properties: {
+              run_id: { type: 'integer', minimum: 1 },
+              queued: { type: 'boolean', description: 'false: a run of this source was already queued or running; this is that run.' },
+            },
+          },
+          404: { description: 'No source has this name (HUB_ERR_NOT_FOUND).', ...errorRef },
+          503: { description: 'This hub process runs no job queue (HUB_ERR_UNAVAILABLE).', ...errorRef },
+        },
+      },
+    },
+    async (request, reply) => {
+      const { name } = request.params;
+      const notFound = () => new HubError('HUB_ERR_NOT_FOUND', { what: 'source', id: name });
+      if (!hub.config.sources.some((source) => source.name === name)) throw notFound();
+      if (!hub.boss) throw new HubError('HUB_ERR_UNAVAILABLE', { reason: 'The job queue is not running in this hub process.' });
+      try {
+        const { runId, queued } = await requestSync(hub, name, 'api');
+        return reply.code(202).header('location', `/v1/runs/${runId}`).send({ run_id: runId, queued });
+      } catch (error) {
+        if (error instanceof UnknownSourceError) throw notFound();
+        throw error;
+      }
+    },
+  );
+}

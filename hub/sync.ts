@@ -1,0 +1,180 @@
+/**
+ * Sync runs: requested (one active run per source, one run per cron tick), then executed by a worker:
+ * each page of each stream is stored with its checkpoint in one transaction, so a crash neither skips nor
+ * repeats records and a retried job resumes where the last one stopped.
+ */
+import type PgBoss from 'pg-boss';
+import { resolve as resolvePath } from 'node:path';
+import type { Pool } from './db/database.js';
+import { inTransaction } from './db/database.js';
+import type { LoadedConfig, SourceConfig } from './config.js';
+import { findSource } from './config.js';
+import type { Logger } from './log.js';
+import { findConnector } from '../connectors/index.js';
+import { ConnectorError, type Connector, type StreamState } from '../connectors/kit/contract.js';
+import { compileMapping, loadMappingFile } from '../mapping/engine.js';
+import { resolveRecords } from '../identity-resolution/resolve.js';
+import { mapRawRecords, noCounts, storePage, type Counts, type SourceMapping } from './ingest.js';
+import { sendSyncJob } from './queue.js';
+import * as sql from './sql.js';
+
+export interface Hub {
+  pool: Pool;
+  config: LoadedConfig;
+  log: Logger;
+  boss?: PgBoss;
+}
+
+export type RunTrigger = 'schedule' | 'api' | 'cli' | 'start' | 'remap';
+
+export interface RunRow {
+  id: string;
+  source: string;
+  status: 'queued' | 'running' | 'succeeded' | 'failed';
+  trigger: RunTrigger;
+  read: number;
+  created: number;
+  updated: number;
+  unchanged: number;
+  quarantined: number;
+  progress: { done?: number; total?: number; stream?: string };
+  error: string | null;
+  queued_at: Date;
+  started_at: Date | null;
+  finished_at: Date | null;
+}
+
+export class UnknownSourceError extends Error {
+  constructor(readonly source: string) {
+    super(`There is no source named '${source}' in the configuration.`);
+  }
+}
+
+function sourceAndConnector(config: LoadedConfig, name: string): { source: SourceConfig; connector: Connector<any> } {
+  const source = findSource(config, name);
+  if (!source) throw new UnknownSourceError(name);
+  // The configuration was validated against the known connectors when it was loaded.
+  return { source, connector: findConnector(source.connector)! };
+}
+
+export async function loadSourceMapping(config: LoadedConfig, name: string): Promise<SourceMapping> {
+  const { source, connector } = sourceAndConnector(config, name);
+  const path = source.mapping ? resolvePath(config.baseDir, source.mapping) : connector.defaultMappingPath;
+  return { source: name, mapping: compileMapping(await loadMappingFile(path)), defaultRegion: source.default_region };
+}
+
+/** Makes the configured sources known to the database (the source is part of every record key). */
+export async function registerSources(pool: Pool, config: LoadedConfig): Promise<void> {
+  for (const source of config.sources) await pool.query(sql.upsertSource(source.name, source.connector, source.schedule ?? null));
+}
+
+/**
+ * Queues a sync of `source` and its job; if the source already has a queued or running run, returns that
+ * one instead. A scheduled request carries its tick, so that several processes firing the same tick queue one run.
+ */
+export async function requestSync(hub: Hub, source: string, trigger: RunTrigger, scheduledFor: Date | null = null): Promise<{ runId: number; queued: boolean }> {
+  sourceAndConnector(hub.config, source);
+  if (!hub.boss) throw new Error('The job queue is not running in this process.');
+  const boss = hub.boss;
+  return inTransaction(hub.pool, async (client) => {
+    const { rows } = await client.query<{ id: string; queued: boolean }>(sql.queueRun(source, trigger, scheduledFor));
+    if (rows.length === 0) {
+      // This tick already had its run, and that run has finished.
+      const { rows: tick } = await client.query<{ id: string }>({ text: 'select id from sync_run where source = $1 and scheduled_for = $2', values: [source, scheduledFor] });
+      return { runId: Number(tick[0].id), queued: false };
+    }
+    const runId = Number(rows[0].id);
+    if (rows[0].queued) await sendSyncJob(boss, client, { runId }, `sync:${source}:${scheduledFor?.toISOString() ?? runId}`);
+    return { runId, queued: rows[0].queued };
+  });
+}
+
+export async function getRun(pool: Pool, runId: number): Promise<RunRow | undefined> {
+  const { rows } = await pool.query<RunRow>(sql.getRun(runId));
+  return rows[0];
+}
+
+function describeFailure(error: unknown): string {
+  if (error instanceof ConnectorError) return error.message;
+  return `Internal error: ${(error as Error).message ?? String(error)}`;
+}
+
+/** Executes a queued or interrupted run. Connector failures fail the run with their message; the next run resumes from the checkpoint. */
+export async function executeRun(hub: Hub, runId: number, signal?: AbortSignal): Promise<RunRow> {
+  const run = await getRun(hub.pool, runId);
+  if (!run) throw new Error(`Run ${runId} does not exist.`);
+  // A session lock on its own connection: one executor per run, released if this process dies.
+  const lock = await hub.pool.connect();
+  try {
+    const { rows } = await lock.query<{ locked: boolean }>(sql.tryLockRun(runId));
+    if (!rows[0].locked) return run;
+    const started = await hub.pool.query(sql.startRun(runId));
+    if (started.rowCount === 0) return run;
+    await readStreams(hub, run, signal);
+  } finally {
+    await lock.query(sql.unlockRun(runId)).catch(() => undefined);
+    lock.release();
+  }
+  return (await getRun(hub.pool, runId))!;
+}
+
+async function readStreams(hub: Hub, run: RunRow, signal?: AbortSignal): Promise<void> {
+  const runId = Number(run.id);
+  const log = hub.log.child({ run: runId, source: run.source });
+  try {
+    const { source, connector } = sourceAndConnector(hub.config, run.source);
+    const target = await loadSourceMapping(hub.config, run.source);
+    const context = { source: source.name, log, signal, baseDir: hub.config.baseDir };
+    const config = { default_region: source.default_region, ...source.config };
+    for (const stream of connector.streams(config)) {
+      const { rows } = await hub.pool.query<{ state: StreamState }>(sql.getStreamState(source.name, stream.name));
+      for await (const page of connector.read(stream.name, rows[0]?.state, config, context)) {
+        await inTransaction(hub.pool, async (client) => {
+          const counts = await storePage(client, { stream: stream.name, runId, target, cause: { cause: 'run', causeId: String(runId), actor: `source:${source.name}` } }, page);
+          await client.query(sql.saveStreamState(source.name, stream.name, page.state));
+          await client.query(sql.addRunCounts(runId, counts, { stream: stream.name, ...page.progress }));
+        });
+        if (signal?.aborted) throw new Error('The hub is shutting down; the run resumes from its checkpoint.');
+      }
+    }
+    await hub.pool.query(sql.finishRun(runId, 'succeeded', null));
+    log.info('sync run succeeded');
+  } catch (error) {
+    if (error instanceof ConnectorError && error.kind === 'system') log.error({ err: error }, 'sync run failed');
+    else log.warn({ error: describeFailure(error) }, 'sync run failed');
+    await hub.pool.query(sql.finishRun(runId, 'failed', describeFailure(error)));
+  }
+}
+
+/** Replays the kept raw records of a source through its current mapping (after a mapping fix). */
+export async function remapSource(hub: Hub, source: string, onProgress?: (done: number) => void): Promise<Counts & { runId: number }> {
+  const target = await loadSourceMapping(hub.config, source);
+  const { rows } = await hub.pool.query<{ id: string; queued: boolean }>(sql.queueRun(source, 'remap', null));
+  if (rows.length === 0 || !rows[0].queued) throw new Error(`Source '${source}' has a sync run in progress; remap it when that run has finished.`);
+  const runId = Number(rows[0].id);
+  await hub.pool.query(sql.startRun(runId));
+  const counts = noCounts();
+  const cause = { cause: 'run' as const, causeId: String(runId), actor: `remap:${source}` };
+  try {
+    let after = 0;
+    for (;;) {
+      const { rows: batch } = await hub.pool.query<{ id: string }>(sql.rawRecordIdsOfSource(source, after, 500));
+      if (batch.length === 0) break;
+      const ids = batch.map((row) => Number(row.id));
+      after = ids[ids.length - 1];
+      await inTransaction(hub.pool, async (client) => {
+        const { touched, quarantined } = await mapRawRecords(client, ids, target, runId);
+        await resolveRecords(client, touched, cause);
+        const pageCounts = { read: ids.length, created: 0, updated: touched.length, unchanged: ids.length - touched.length, quarantined };
+        for (const key of Object.keys(counts) as (keyof Counts)[]) counts[key] += pageCounts[key];
+        await client.query(sql.addRunCounts(runId, pageCounts, { done: counts.read }));
+      });
+      onProgress?.(counts.read);
+    }
+    await hub.pool.query(sql.finishRun(runId, 'succeeded', null));
+  } catch (error) {
+    await hub.pool.query(sql.finishRun(runId, 'failed', describeFailure(error)));
+    throw error;
+  }
+  return { ...counts, runId };
+}

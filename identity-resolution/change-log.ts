@@ -1,0 +1,43 @@
+/**
+ * The change log: every change of a golden record, at a position that follows commit order, so a reader
+ * asking for everything after position N never misses a row that committed late. Append at the end of a
+ * transaction: the counter row stays locked until commit.
+ */
+import type { PoolClient } from '../hub/db/database.js';
+import { insertChanges, reserveChangePositions } from './sql.js';
+
+export type ChangeKind = 'created' | 'updated' | 'merged' | 'split' | 'retired';
+
+/** Why a golden record changed: a sync run, a steward decision or an API call; and who did it. */
+export interface ChangeCause {
+  cause: 'run' | 'decision' | 'api';
+  causeId?: string;
+  actor: string;
+}
+
+export interface Change {
+  goldenId: string;
+  kind: ChangeKind;
+  changed?: string[];
+  detail?: Record<string, unknown>;
+}
+
+export async function appendChanges(client: PoolClient, changes: Change[], cause: ChangeCause): Promise<void> {
+  if (changes.length === 0) return;
+  const { rows } = await client.query<{ position: string }>(reserveChangePositions(changes.length));
+  const first = Number(rows[0].position) - changes.length + 1;
+  await client.query(
+    insertChanges(
+      changes.map((change, index) => ({
+        position: first + index,
+        goldenId: change.goldenId,
+        kind: change.kind,
+        changed: change.changed ?? [],
+        detail: change.detail ?? {},
+        cause: cause.cause,
+        causeId: cause.causeId ?? null,
+        actor: cause.actor,
+      })),
+    ),
+  );
+}

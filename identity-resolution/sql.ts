@@ -1,0 +1,121 @@
+/** Every SQL statement of identity resolution, as named functions returning {text, values}. */
+import type { Statement } from '../hub/db/database.js';
+
+/** One resolver at a time: clusters are recomputed from a consistent view of the keys and memberships. */
+export const RESOLVE_LOCK = 7_301_002;
+
+export const lockResolution = (): Statement => ({ text: 'select pg_advisory_xact_lock($1)', values: [RESOLVE_LOCK] });
+
+/** The current members of the golden records that any of these records belongs to. */
+export const membersOfGoldensOf = (ids: number[]): Statement => ({
+  text: `select m.raw_record_id as id from cluster_membership m
+         where m.valid_to is null and m.golden_id in (
+           select golden_id from cluster_membership where valid_to is null and raw_record_id = any($1::bigint[]))`,
+  values: [ids],
+});
+
+/** Pairs of records that share a key, for records in `ids` (edges of the match graph). */
+export const sharedKeyEdges = (ids: number[]): Statement => ({
+  text: `select a.raw_record_id as left, b.raw_record_id as right, a.kind, a.value
+         from match_key a join match_key b on b.kind = a.kind and b.value = a.value and b.raw_record_id <> a.raw_record_id
+         where a.raw_record_id = any($1::bigint[])`,
+  values: [ids],
+});
+
+/** Steward must-link decisions touching `ids` (used as edges too). */
+export const mustLinkEdges = (ids: number[]): Statement => ({
+  text: `select left_raw_record_id as left, right_raw_record_id as right from match_constraint
+         where kind = 'must_link' and withdrawn_at is null
+           and (left_raw_record_id = any($1::bigint[]) or right_raw_record_id = any($1::bigint[]))`,
+  values: [ids],
+});
+
+export const canonicalRecords = (ids: number[]): Statement => ({
+  text: `select c.raw_record_id as id, c.source, c.data, c.observed_at from canonical_record c where c.raw_record_id = any($1::bigint[])`,
+  values: [ids],
+});
+
+export const currentMemberships = (ids: number[]): Statement => ({
+  text: `select m.raw_record_id as id, m.golden_id, g.seq from cluster_membership m join golden_record g on g.id = m.golden_id
+         where m.valid_to is null and m.raw_record_id = any($1::bigint[])`,
+  values: [ids],
+});
+
+export const goldenRecords = (ids: string[]): Statement => ({
+  text: 'select id, seq, status, data from golden_record where id = any($1::text[]) for update',
+  values: [ids],
+});
+
+export const createGoldenRecord = (): Statement => ({
+  text: `with next as (select nextval('golden_record_seq') as seq)
+         insert into golden_record (id, seq) select 'cus_' || seq, seq from next returning id, seq`,
+  values: [],
+});
+
+export const closeMemberships = (ids: number[]): Statement => ({
+  text: 'update cluster_membership set valid_to = now() where valid_to is null and raw_record_id = any($1::bigint[])',
+  values: [ids],
+});
+
+export const openMemberships = (ids: number[], goldenIds: string[], details: unknown[]): Statement => ({
+  text: `insert into cluster_membership (raw_record_id, golden_id, cause, detail)
+         select id, golden_id, 'rule', detail from unnest($1::bigint[], $2::text[], $3::jsonb[]) as t(id, golden_id, detail)`,
+  values: [ids, goldenIds, details.map((detail) => JSON.stringify(detail))],
+});
+
+export const saveGoldenRecord = (id: string, data: unknown): Statement => ({
+  text: "update golden_record set data = $2, status = 'active', merged_into = null, updated_at = now() where id = $1",
+  values: [id, JSON.stringify(data)],
+});
+
+export const markMerged = (id: string, into: string): Statement => ({
+  text: "update golden_record set status = 'merged', merged_into = $2, data = '{}', updated_at = now() where id = $1",
+  values: [id, into],
+});
+
+export const markRetired = (id: string): Statement => ({
+  text: "update golden_record set status = 'retired', data = '{}', updated_at = now() where id = $1",
+  values: [id],
+});
+
+export const deleteLineage = (goldenIds: string[]): Statement => ({
+  text: 'delete from attribute_lineage where golden_id = any($1::text[])',
+  values: [goldenIds],
+});
+
+export const insertLineage = (rows: { goldenId: string; attribute: string; value: unknown; rawRecordId: number; source: string; observedAt: Date; survived: boolean }[]): Statement => ({
+  text: `insert into attribute_lineage (golden_id, attribute, value, raw_record_id, source, observed_at, survived)
+         select * from unnest($1::text[], $2::text[], $3::jsonb[], $4::bigint[], $5::text[], $6::timestamptz[], $7::boolean[])`,
+  values: [
+    rows.map((row) => row.goldenId),
+    rows.map((row) => row.attribute),
+    rows.map((row) => JSON.stringify(row.value)),
+    rows.map((row) => row.rawRecordId),
+    rows.map((row) => row.source),
+    rows.map((row) => row.observedAt),
+    rows.map((row) => row.survived),
+  ],
+});
+
+/** Reserves `count` change-log positions. The counter row stays locked until commit, so positions follow commit order. */
+export const reserveChangePositions = (count: number): Statement => ({
+  text: 'update change_log_counter set position = position + $1 returning position',
+  values: [count],
+});
+
+export const insertChanges = (
+  rows: { position: number; goldenId: string; kind: string; changed: string[]; detail: unknown; cause: string; causeId: string | null; actor: string }[],
+): Statement => ({
+  text: `insert into change_log (position, golden_id, kind, changed, detail, cause, cause_id, actor)
+         select * from unnest($1::bigint[], $2::text[], $3::text[], $4::jsonb[], $5::jsonb[], $6::text[], $7::text[], $8::text[])`,
+  values: [
+    rows.map((row) => row.position),
+    rows.map((row) => row.goldenId),
+    rows.map((row) => row.kind),
+    rows.map((row) => JSON.stringify(row.changed)),
+    rows.map((row) => JSON.stringify(row.detail)),
+    rows.map((row) => row.cause),
+    rows.map((row) => row.causeId),
+    rows.map((row) => row.actor),
+  ],
+});
