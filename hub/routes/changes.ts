@@ -26,6 +26,7 @@ export async function changeRoutes(app: FastifyInstance, options: { hub: Hub }):
         },
         response: {
           200: {
+            description: 'Changes in position order.',
             type: 'object',
             additionalProperties: false,
             required: ['data', 'next_after'],

@@ -111,6 +111,7 @@ export async function customerRoutes(app: FastifyInstance, options: { hub: Hub }
         },
         response: {
           200: {
+            description: 'A page of customers.',
             type: 'object',
             additionalProperties: false,
             required: ['data', 'next_cursor'],
@@ -141,7 +142,7 @@ export async function customerRoutes(app: FastifyInstance, options: { hub: Hub }
         tags: ['customers'],
         summary: 'One golden customer record, with the lineage of its values and its source records',
         params: idParams,
-        response: { 200: ref('Customer'), ...movedResponses },
+        response: { 200: { description: 'The customer.', ...ref('Customer') }, ...movedResponses },
       },
     },
     async (request, reply) => {
@@ -178,6 +179,7 @@ export async function customerRoutes(app: FastifyInstance, options: { hub: Hub }
         querystring: { type: 'object', additionalProperties: false, properties: pageQuery },
         response: {
           200: {
+            description: 'A page of interactions, newest first.',
             type: 'object',
             additionalProperties: false,
             required: ['data', 'next_cursor'],

@@ -36,6 +36,7 @@ export async function quarantineRoutes(app: FastifyInstance, options: { hub: Hub
         },
         response: {
           200: {
+            description: 'A page of quarantine entries, newest first.',
             type: 'object',
             additionalProperties: false,
             required: ['data', 'next_cursor'],
@@ -47,9 +48,11 @@ export async function quarantineRoutes(app: FastifyInstance, options: { hub: Hub
     async (request) => {
       const { limit, cursor, source, stage, open } = request.query;
       const beforeId = cursor === undefined ? undefined : Number(decodeCursor(cursor, ['digits'])[0]);
-      const { rows } = await hub.pool.query<{ id: string }>(sql.listQuarantine({ source, stage, open, beforeId }, limit + 1));
+      const { rows } = await hub.pool.query<{ id: string; raw_record_id: string | null; run_id: string | null }>(sql.listQuarantine({ source, stage, open, beforeId }, limit + 1));
       const { items, next_cursor } = page(rows, limit, (last) => [last.id]);
-      return { data: items, next_cursor };
+      // pg answers bigint as a string; the serializer coerces it to an integer, but not in a nullable field.
+      const number = (value: string | null) => (value === null ? null : Number(value));
+      return { data: items.map((row) => ({ ...row, raw_record_id: number(row.raw_record_id), run_id: number(row.run_id) })), next_cursor };
     },
   );
 }

@@ -22,7 +22,7 @@ export async function runRoutes(app: FastifyInstance, options: { hub: Hub }): Pr
           properties: { id: { type: 'integer', minimum: 1, maximum: Number.MAX_SAFE_INTEGER } },
         },
         querystring: { type: 'object', additionalProperties: false, properties: {} },
-        response: { 200: ref('Run'), 404: { description: 'No run has this id (HUB_ERR_NOT_FOUND).', ...errorRef } },
+        response: { 200: { description: 'The run.', ...ref('Run') }, 404: { description: 'No run has this id (HUB_ERR_NOT_FOUND).', ...errorRef } },
       },
     },
     async (request) => {

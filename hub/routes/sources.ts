@@ -27,7 +27,7 @@ export async function sourceRoutes(app: FastifyInstance, options: { hub: Hub }):
         summary: 'The configured sources, their latest run and record counts',
         querystring: noQuery,
         response: {
-          200: { type: 'object', additionalProperties: false, required: ['data'], properties: { data: { type: 'array', items: ref('Source') } } },
+          200: { description: 'The configured sources, in configuration order.', type: 'object', additionalProperties: false, required: ['data'], properties: { data: { type: 'array', items: ref('Source') } } },
         },
       },
     },

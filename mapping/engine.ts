@@ -1,0 +1,333 @@
+/**
+ * The mapping engine. A mapping document is data: per stream, rules from source fields (or
+ * constants) through named transforms to canonical targets. parseMapping validates a document;
+ * compileMapping turns it into a function from one raw record to a CanonicalRecord or to all of
+ * that record's field errors.
+ */
+import { readFile } from 'node:fs/promises';
+import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import addFormats from 'ajv-formats';
+import { parseDocument } from 'yaml';
+import canonicalSchema from '../openapi/schemas/canonical-record.schema.json' with { type: 'json' };
+import mappingSchema from '../openapi/schemas/mapping.schema.json' with { type: 'json' };
+import type { CanonicalRecord, Email, Identifier, Phone } from '../openapi/generated/canonical-record.gen.js';
+import type { FieldRule, MappingDocument, Target, TransformName, TransformStep } from '../openapi/generated/mapping.gen.js';
+import { isEmpty, optionChecks, quote, TransformError, transforms, type Transform, type TransformContext } from './transforms.js';
+
+export type { FieldRule, MappingDocument, Target, TransformStep } from '../openapi/generated/mapping.gen.js';
+
+export interface MappingContext extends TransformContext {
+  source: string;
+  stream: string;
+}
+
+/** Why one target of a record could not be filled. `field` is the source field, or `(constant)`. */
+export interface FieldError {
+  field: string;
+  target: string;
+  reason: string;
+}
+
+export type MapResult = { ok: true; record: CanonicalRecord } | { ok: false; errors: FieldError[] };
+
+export interface CompiledMapping {
+  streams: string[];
+  map(stream: string, data: Record<string, unknown>, ctx: MappingContext): MapResult;
+}
+
+export interface ConfigIssue {
+  /** Key path in the document, e.g. `streams.rows.fields[2].transforms[0]`; empty for the document as a whole. */
+  path: string;
+  reason: string;
+}
+
+/** A mapping document that cannot be used: a config failure, to be fixed by whoever wrote the document. */
+export class MappingConfigError extends Error {
+  override name = 'MappingConfigError';
+
+  constructor(
+    readonly origin: string,
+    readonly issues: ConfigIssue[],
+    options?: { cause?: unknown },
+  ) {
+    super(issues.map((issue) => `${origin}: ${issue.path ? `${issue.path}: ` : ''}${issue.reason}`).join('\n'), options);
+  }
+}
+
+// ajv-formats is CommonJS: under ESM its default import is module.exports, which carries `default` too.
+const ajv = new Ajv({ allErrors: true, verbose: true, allowUnionTypes: true });
+addFormats.default(ajv);
+ajv.addSchema(canonicalSchema);
+const validateDocument = ajv.compile<MappingDocument>(mappingSchema);
+
+const multiValued = new Set<Target>(['person.email', 'person.phone', 'identifier']);
+
+/** Reads a mapping document (YAML or JSON text, or an already parsed value) and validates it; `origin` names it in errors. */
+export function parseMapping(input: unknown, origin: string): MappingDocument {
+  let document = input;
+  if (typeof input === 'string') {
+    const yaml = parseDocument(input);
+    if (yaml.errors.length) throw new MappingConfigError(origin, yaml.errors.map((error) => ({ path: '', reason: error.message })));
+    document = yaml.toJS();
+  }
+  if (!validateDocument(document)) throw new MappingConfigError(origin, schemaIssues(validateDocument.errors ?? []));
+  const issues = Object.entries(document.streams).flatMap(([name, stream]) => streamIssues(name, stream.fields));
+  if (issues.length) throw new MappingConfigError(origin, issues);
+  return document;
+}
+
+export async function loadMappingFile(path: string): Promise<MappingDocument> {
+  const text = await readFile(path, 'utf8').catch((error: Error) => {
+    throw new MappingConfigError(path, [{ path: '', reason: `cannot read the mapping: ${error.message}` }], { cause: error });
+  });
+  return parseMapping(text, path);
+}
+
+/** `/fields/2` under `streams.rows` → `streams.rows.fields[2]`, the way a reader of the YAML names a key. */
+function keyPath(pointer: string, root = ''): string {
+  const keys = pointer.split('/').slice(1).map((key) => key.replace(/~1/g, '/').replace(/~0/g, '~'));
+  return keys.reduce((path, key) => (/^\d+$/.test(key) ? `${path}[${key}]` : path ? `${path}.${key}` : key), root);
+}
+
+function issueOf(error: ErrorObject, root = ''): ConfigIssue {
+  const pointer = error.instancePath;
+  const params = error.params as Record<string, unknown>;
+  if (error.keyword === 'additionalProperties') {
+    const known = Object.keys((error.parentSchema?.properties as object | undefined) ?? {});
+    const expected = known.length ? `expected one of: ${known.join(', ')}` : 'no keys are allowed here';
+    return { path: keyPath(`${pointer}/${String(params.additionalProperty)}`, root), reason: `is not a known key (${expected})` };
+  }
+  if (error.keyword === 'required') return { path: keyPath(`${pointer}/${String(params.missingProperty)}`, root), reason: 'is required' };
+  if (error.keyword === 'enum') {
+    return { path: keyPath(pointer, root), reason: `${quote(error.data)} is not one of: ${(params.allowedValues as unknown[]).join(', ')}` };
+  }
+  // An anyOf that no branch explains: say what the value should have been.
+  if (error.keyword === 'anyOf') return { path: keyPath(pointer, root), reason: `${quote(error.data)} is not valid here. ${String(error.parentSchema?.description)}` };
+  return { path: keyPath(pointer, root), reason: error.message ?? 'is invalid' };
+}
+
+/**
+ * A value that fails an anyOf fails every branch; the branches written for another JSON type only
+ * add noise (`must be string` for an object), so their errors are left out, and so is the anyOf
+ * itself once a remaining error explains it.
+ */
+function schemaIssues(errors: ErrorObject[]): ConfigIssue[] {
+  const otherType = errors.filter((error) => error.keyword === 'type' && /\/anyOf\/\d+\/type$/.test(error.schemaPath));
+  const relevant = errors.filter(
+    (error) =>
+      !otherType.some((branch) => branch.instancePath === error.instancePath && error.schemaPath.startsWith(branch.schemaPath.slice(0, -'type'.length))),
+  );
+  const explained = (anyOf: ErrorObject) =>
+    relevant.some((error) => error !== anyOf && (error.instancePath + '/').startsWith(anyOf.instancePath + '/'));
+  const shown = relevant.filter((error) => error.keyword !== 'anyOf' || !explained(error)).map((error) => issueOf(error));
+  return [...new Map(shown.map((issue) => [`${issue.path}: ${issue.reason}`, issue])).values()];
+}
+
+function stepParts(step: TransformStep): [TransformName, object] {
+  return typeof step === 'string' ? [step, {}] : (Object.entries(step)[0] as [TransformName, object]);
+}
+
+/** The rules the schema cannot express: one source per rule, scheme and verified per target, options, and complete groups. */
+function streamIssues(stream: string, rules: FieldRule[]): ConfigIssue[] {
+  const issues: ConfigIssue[] = [];
+  const firstRule = new Map<Target, number>();
+  rules.forEach((rule, index) => {
+    const at = `streams.${stream}.fields[${index}]`;
+    if ((rule.from === undefined) === (rule.value === undefined)) {
+      issues.push({ path: at, reason: "needs exactly one of 'from' (a source field) and 'value' (a constant)" });
+    }
+    if (rule.target === 'identifier' && rule.scheme === undefined) issues.push({ path: `${at}.scheme`, reason: "is required for target 'identifier'" });
+    if (rule.target !== 'identifier' && rule.scheme !== undefined) issues.push({ path: `${at}.scheme`, reason: "is only allowed for target 'identifier'" });
+    if (rule.verified !== undefined && !multiValued.has(rule.target)) {
+      issues.push({ path: `${at}.verified`, reason: 'is only allowed for targets identifier, person.email and person.phone' });
+    }
+    const earlier = firstRule.get(rule.target);
+    if (earlier !== undefined && !multiValued.has(rule.target)) {
+      issues.push({ path: `${at}.target`, reason: `'${rule.target}' is already the target of fields[${earlier}]; only ${[...multiValued].join(', ')} take several rules` });
+    }
+    if (earlier === undefined) firstRule.set(rule.target, index);
+    (rule.transforms ?? []).forEach((step, position) => {
+      const [name, options] = stepParts(step);
+      const where = `${at}.transforms[${position}]`;
+      // The schema lets a bare name through; its options may still be required (map_values needs values).
+      const validateOptions = ajv.getSchema(`MappingDocument#/$defs/TransformStep/anyOf/1/properties/${name}`)!;
+      if (!validateOptions(options)) {
+        issues.push(...validateOptions.errors!.map((error) => issueOf(error, `${where}.${name}`)));
+      }
+      const problem = (optionChecks[name] as ((options: object) => string | undefined) | undefined)?.(options);
+      if (problem) issues.push({ path: `${where}.${name}`, reason: problem });
+    });
+  });
+  const interactionRules = [...firstRule.keys()].some((target) => target.startsWith('interaction.'));
+  const missing = (['interaction.kind', 'interaction.occurred_at'] as const).filter((target) => !firstRule.has(target));
+  if (interactionRules && missing.length) {
+    issues.push({ path: `streams.${stream}.fields`, reason: `interaction fields need a rule for ${missing.join(' and ')}` });
+  }
+  if (firstRule.has('consent.email_marketing_at') && !firstRule.has('consent.email_marketing')) {
+    issues.push({ path: `streams.${stream}.fields`, reason: 'consent.email_marketing_at needs a rule for consent.email_marketing' });
+  }
+  return issues;
+}
+
+interface CompiledRule {
+  /** The source field, or `(constant)`, for error messages. */
+  field: string;
+  target: Target;
+  read(data: Record<string, unknown>): unknown;
+  steps: { run: Transform<unknown>; options: object }[];
+  required: boolean;
+  scheme?: string;
+  verified?: boolean;
+  /** The target's schema in the canonical model: a value that passes it passes the record's validation. */
+  check: ValidateFunction;
+  /** Whether the canonical value is text, so numbers and booleans from JSON sources become strings. */
+  text: boolean;
+}
+
+// Where each target's value is defined in the canonical schema.
+const exactPlaces: Partial<Record<Target, string>> = {
+  observed_at: '/properties/observed_at',
+  'person.email': '/$defs/Email/properties/address',
+  'person.phone': '/$defs/Phone/properties/number',
+  identifier: '/$defs/Identifier/properties/value',
+  'consent.email_marketing': '/$defs/Consent/properties/status',
+  'consent.email_marketing_at': '/$defs/Consent/properties/at',
+};
+const groupPlaces: [prefix: string, definition: string][] = [
+  ['person.address.', 'Address'],
+  ['person.', 'Person'],
+  ['organisation.', 'Organisation'],
+  ['interaction.', 'Interaction'],
+];
+
+function canonicalPlace(target: Target): string {
+  const [prefix, definition] = groupPlaces.find(([prefix]) => target.startsWith(prefix)) ?? ['', ''];
+  return exactPlaces[target] ?? `/$defs/${definition}/properties/${target.slice(prefix.length)}`;
+}
+
+/** A source field: the key itself when the record has it, else a dotted path into nested objects. */
+function readField(data: Record<string, unknown>, path: string): unknown {
+  if (Object.hasOwn(data, path)) return data[path];
+  let node: unknown = data;
+  for (const key of path.split('.')) {
+    if (typeof node !== 'object' || node === null || !Object.hasOwn(node, key)) return undefined;
+    node = (node as Record<string, unknown>)[key];
+  }
+  return node;
+}
+
+function compileRule(rule: FieldRule): CompiledRule {
+  const place = canonicalPlace(rule.target);
+  const schema = place.split('/').slice(1).reduce<Record<string, unknown>>((node, key) => node[key] as Record<string, unknown>, canonicalSchema);
+  const { from, value } = rule;
+  return {
+    field: from ?? '(constant)',
+    target: rule.target,
+    read: from === undefined ? () => value : (data) => readField(data, from),
+    steps: (rule.transforms ?? []).map((step) => {
+      const [name, options] = stepParts(step);
+      // Each transform's options type is checked by the schema; here they are one list of steps.
+      return { run: transforms[name] as Transform<unknown>, options };
+    }),
+    required: rule.required ?? false,
+    scheme: rule.scheme,
+    verified: rule.verified,
+    check: ajv.getSchema(`CanonicalRecord#${place}`)!,
+    text: schema.type === 'string',
+  };
+}
+
+function valueReason(value: unknown, error: ErrorObject): string {
+  if (error.keyword === 'enum') return `${quote(value)} is not one of: ${(error.params as { allowedValues: unknown[] }).allowedValues.join(', ')}`;
+  return `${quote(value)} ${error.message ?? 'is invalid'}`;
+}
+
+/** Runs one rule over a record: its value (undefined when empty and not required), or why there is none. */
+function applyRule(rule: CompiledRule, data: Record<string, unknown>, ctx: MappingContext): { value: unknown } | { reason: string } {
+  let value = rule.read(data);
+  try {
+    for (const { run, options } of rule.steps) value = run(value, options, ctx);
+  } catch (error) {
+    // Anything other than a TransformError is our bug, not the record's: let it fail the job.
+    if (error instanceof TransformError) return { reason: error.message };
+    throw error;
+  }
+  if (isEmpty(value)) return rule.required ? { reason: 'is required' } : { value: undefined };
+  if (rule.text && (typeof value === 'number' || typeof value === 'boolean')) value = String(value);
+  return rule.check(value) ? { value } : { reason: valueReason(value, rule.check.errors![0]) };
+}
+
+function compact<T extends object>(object: T): T | undefined {
+  const entries = Object.entries(object).filter(([, value]) => value !== undefined);
+  return entries.length ? (Object.fromEntries(entries) as T) : undefined;
+}
+
+/** The single-valued targets directly under `prefix` (person. leaves out person.address.*), keyed by the rest of the name. */
+function group(values: Map<Target, unknown>, prefix: string): Record<string, unknown> | undefined {
+  const entries = [...values]
+    .filter(([target]) => target.startsWith(prefix))
+    .map(([target, value]) => [target.slice(prefix.length), value] as const)
+    .filter(([key]) => !key.includes('.'));
+  return compact(Object.fromEntries(entries));
+}
+
+function assemble(values: Map<Target, unknown>, emails: Email[], phones: Phone[], identifiers: Identifier[]): CanonicalRecord {
+  const list = <T>(items: T[]) => (items.length ? items : undefined);
+  const address = group(values, 'person.address.');
+  const interaction = group(values, 'interaction.');
+  const status = values.get('consent.email_marketing');
+  const consent = status === undefined ? undefined : { channel: 'email_marketing', status, at: values.get('consent.email_marketing_at') };
+  // Each value passed its place in the canonical schema, so the parts have their canonical types.
+  const record = compact({
+    observed_at: values.get('observed_at'),
+    person: compact({ ...group(values, 'person.'), emails: list(emails), phones: list(phones), addresses: address && [address] }),
+    organisation: group(values, 'organisation.'),
+    identifiers: list(identifiers),
+    consent: consent && [compact(consent)],
+    interactions: interaction && [interaction],
+  });
+  return (record ?? {}) as CanonicalRecord;
+}
+
+/** Compiles a document from parseMapping or loadMappingFile (it is not validated again here). */
+export function compileMapping(doc: MappingDocument): CompiledMapping {
+  const streams = new Map(Object.entries(doc.streams).map(([name, stream]) => [name, stream.fields.map(compileRule)]));
+
+  function map(stream: string, data: Record<string, unknown>, ctx: MappingContext): MapResult {
+    const rules = streams.get(stream);
+    if (!rules) {
+      return { ok: false, errors: [{ field: '(stream)', target: '(stream)', reason: `stream '${stream}' is not in the mapping (it has: ${[...streams.keys()].join(', ')})` }] };
+    }
+    const errors: FieldError[] = [];
+    const values = new Map<Target, unknown>();
+    const emails: Email[] = [];
+    const phones: Phone[] = [];
+    const identifiers: Identifier[] = [];
+    for (const rule of rules) {
+      const result = applyRule(rule, data, ctx);
+      if ('reason' in result) {
+        errors.push({ field: rule.field, target: rule.target, reason: result.reason });
+        continue;
+      }
+      if (result.value === undefined) continue;
+      const text = result.value as string;
+      const verified = rule.verified === undefined ? {} : { verified: rule.verified };
+      if (rule.target === 'person.email') emails.push({ address: text, ...verified });
+      else if (rule.target === 'person.phone') phones.push({ number: text, ...verified });
+      else if (rule.target === 'identifier') identifiers.push({ scheme: rule.scheme!, value: text, ...verified });
+      else values.set(rule.target, result.value);
+    }
+    // A group's required parts: only reported when nothing else already explains their absence.
+    const require = (needed: boolean, target: Target, reason: string) => {
+      if (needed && !values.has(target) && !errors.some((error) => error.target === target)) {
+        errors.push({ field: rules.find((rule) => rule.target === target)?.field ?? '(none)', target, reason });
+      }
+    };
+    const interaction = [...values.keys()].some((target) => target.startsWith('interaction.'));
+    require(interaction, 'interaction.kind', 'is required when other interaction fields are set');
+    require(interaction, 'interaction.occurred_at', 'is required when other interaction fields are set');
+    return errors.length ? { ok: false, errors } : { ok: true, record: assemble(values, emails, phones, identifiers) };
+  }
+
+  return { streams: [...streams.keys()], map };
+}
