@@ -26,7 +26,7 @@ export async function buildApp(hub: Hub, options: { logger?: boolean } = {}): Pr
     loggerInstance: hub.log,
     logController: new LogController({ disableRequestLogging: !options.logger }),
     // Reject unknown query keys instead of silently dropping them (Fastify's default removes them).
-    ajv: { customOptions: { removeAdditional: true } },
+    ajv: { customOptions: { removeAdditional: false } },
   }) as unknown as FastifyInstance;
 
   // Guards first: they must see every route registered after them, the plugins' routes included.

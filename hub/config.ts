@@ -8,7 +8,7 @@ import { parse as parseYaml } from 'yaml';
 import cron from 'node-cron';
 import hubConfigSchema from '../openapi/schemas/hub-config.schema.json' with { type: 'json' };
 import type { HubConfig, SourceConfig } from '../openapi/generated/hub-config.gen.js';
-import { findConnector, connectors } from '../connectors/index.js';
+import { findConnector, connectors, HUB_SOURCE } from '../connectors/index.js';
 import { validate } from './schema-validation.js';
 
 export type { HubConfig, SourceConfig };
@@ -52,6 +52,7 @@ export function checkConfig(raw: unknown, path: string, env: NodeJS.ProcessEnv =
   config.sources.forEach((source, index) => {
     const key = `sources[${index}]`;
     if (seen.has(source.name)) problems.push(`${key}.name: '${source.name}' is used by another source`);
+    if (source.name === HUB_SOURCE) problems.push(`${key}.name: '${HUB_SOURCE}' is the hub's built-in source; choose another name`);
     seen.add(source.name);
     const connector = findConnector(source.connector);
     if (!connector) {

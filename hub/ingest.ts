@@ -104,10 +104,10 @@ export async function mapRawRecords(client: PoolClient, ids: number[], target: S
   return { touched: rewritten, quarantined: failed.length };
 }
 
-/** Stores one page (raw records, rejected input), maps and resolves what changed. Call inside a transaction. */
+/** Stores one page (raw records, rejected input), maps and resolves what changed. Call inside a transaction. Pushed records have no run. */
 export async function storePage(
   client: PoolClient,
-  options: { stream: string; runId: number; target: SourceMapping; cause: ChangeCause },
+  options: { stream: string; runId: number | null; target: SourceMapping; cause: ChangeCause },
   page: RecordPage,
 ): Promise<Counts> {
   const { stream, runId, target } = options;

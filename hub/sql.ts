@@ -71,20 +71,20 @@ export const existingRawRecords = (source: string, stream: string, externalIds: 
   values: [source, stream, externalIds],
 });
 
-export const insertRawRecords = (source: string, stream: string, runId: number, rows: { externalId: string; data: unknown; hash: string }[]): Statement => ({
+export const insertRawRecords = (source: string, stream: string, runId: number | null, rows: { externalId: string; data: unknown; hash: string }[]): Statement => ({
   text: `insert into raw_record (source, stream, external_id, data, content_hash, last_run_id)
          select $1, $2, external_id, data, hash, $3 from unnest($4::text[], $5::jsonb[], $6::text[]) as t(external_id, data, hash)
          returning id, external_id`,
   values: [source, stream, runId, rows.map((row) => row.externalId), rows.map((row) => JSON.stringify(row.data)), rows.map((row) => row.hash)],
 });
 
-export const updateRawRecords = (runId: number, rows: { id: number; data: unknown; hash: string }[]): Statement => ({
+export const updateRawRecords = (runId: number | null, rows: { id: number; data: unknown; hash: string }[]): Statement => ({
   text: `update raw_record r set data = t.data, content_hash = t.hash, changed_at = now(), last_seen_at = now(), last_run_id = $1
          from unnest($2::bigint[], $3::jsonb[], $4::text[]) as t(id, data, hash) where r.id = t.id`,
   values: [runId, rows.map((row) => row.id), rows.map((row) => JSON.stringify(row.data)), rows.map((row) => row.hash)],
 });
 
-export const touchRawRecords = (runId: number, ids: number[]): Statement => ({
+export const touchRawRecords = (runId: number | null, ids: number[]): Statement => ({
   text: 'update raw_record set last_seen_at = now(), last_run_id = $1 where id = any($2::bigint[])',
   values: [runId, ids],
 });

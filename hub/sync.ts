@@ -10,8 +10,8 @@ import { inTransaction } from './db/database.js';
 import type { LoadedConfig, SourceConfig } from './config.js';
 import { findSource } from './config.js';
 import type { Logger } from './log.js';
-import { findConnector } from '../connectors/index.js';
-import { ConnectorError, type Connector, type StreamState } from '../connectors/kit/contract.js';
+import { findConnector, hubConnector, HUB_SOURCE } from '../connectors/index.js';
+import { ConnectorError, type Connector, type PulledConnector, type StreamState } from '../connectors/kit/contract.js';
 import { compileMapping, loadMappingFile } from '../mapping/engine.js';
 import { resolveRecords } from '../identity-resolution/resolve.js';
 import { mapRawRecords, noCounts, storePage, type Counts, type SourceMapping } from './ingest.js';
@@ -50,11 +50,18 @@ export class UnknownSourceError extends Error {
   }
 }
 
-function sourceAndConnector(config: LoadedConfig, name: string): { source: SourceConfig; connector: Connector<any> } {
+export function sourceAndConnector(config: LoadedConfig, name: string): { source: SourceConfig; connector: Connector<any> } {
+  if (name === HUB_SOURCE) return { source: { name, connector: hubConnector.name, config: {} }, connector: hubConnector };
   const source = findSource(config, name);
   if (!source) throw new UnknownSourceError(name);
   // The configuration was validated against the known connectors when it was loaded.
   return { source, connector: findConnector(source.connector)! };
+}
+
+function pulledSource(config: LoadedConfig, name: string): { source: SourceConfig; connector: PulledConnector<any> } {
+  const { source, connector } = sourceAndConnector(config, name);
+  if (connector.kind !== 'pulled') throw new ConnectorError(`Source '${name}' receives its records by HTTP; it cannot be synced.`, 'config');
+  return { source, connector };
 }
 
 export async function loadSourceMapping(config: LoadedConfig, name: string): Promise<SourceMapping> {
@@ -63,8 +70,9 @@ export async function loadSourceMapping(config: LoadedConfig, name: string): Pro
   return { source: name, mapping: compileMapping(await loadMappingFile(path)), defaultRegion: source.default_region };
 }
 
-/** Makes the configured sources known to the database (the source is part of every record key). */
+/** Makes the configured sources and the built-in `hub` source known to the database (the source is part of every record key). */
 export async function registerSources(pool: Pool, config: LoadedConfig): Promise<void> {
+  await pool.query(sql.upsertSource(HUB_SOURCE, hubConnector.name, null));
   for (const source of config.sources) await pool.query(sql.upsertSource(source.name, source.connector, source.schedule ?? null));
 }
 
@@ -73,7 +81,7 @@ export async function registerSources(pool: Pool, config: LoadedConfig): Promise
  * one instead. A scheduled request carries its tick, so that several processes firing the same tick queue one run.
  */
 export async function requestSync(hub: Hub, source: string, trigger: RunTrigger, scheduledFor: Date | null = null): Promise<{ runId: number; queued: boolean }> {
-  sourceAndConnector(hub.config, source);
+  pulledSource(hub.config, source);
   if (!hub.boss) throw new Error('The job queue is not running in this process.');
   const boss = hub.boss;
   return inTransaction(hub.pool, async (client) => {
@@ -122,7 +130,7 @@ async function readStreams(hub: Hub, run: RunRow, signal?: AbortSignal): Promise
   const runId = Number(run.id);
   const log = hub.log.child({ run: runId, source: run.source });
   try {
-    const { source, connector } = sourceAndConnector(hub.config, run.source);
+    const { source, connector } = pulledSource(hub.config, run.source);
     const target = await loadSourceMapping(hub.config, run.source);
     const context = { source: source.name, log, signal, baseDir: hub.config.baseDir };
     const config = { default_region: source.default_region, ...source.config };

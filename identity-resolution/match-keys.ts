@@ -4,6 +4,9 @@
  */
 import type { CanonicalRecord } from '../openapi/generated/canonical-record.gen.js';
 
+/** The identifier scheme by which records of the built-in `hub` source name the golden record they are about. */
+export const GOLDEN_ID_SCHEME = 'hub:golden_id';
+
 export interface MatchKey {
   kind: 'email' | 'phone' | 'identifier';
   value: string;

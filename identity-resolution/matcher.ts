@@ -1,11 +1,12 @@
 /**
  * The module boundary the matchers plug into: given seed records, return the components (groups of
- * records that are one customer) of everything linked to them, and for each record what linked it.
- * This first matcher is deterministic: records that share a normalised email, phone or identifier,
- * or that a steward linked (must-link), are one customer.
+ * records that are one customer) of everything linked to them, and of everything that shared a golden
+ * record with them (so an old cluster can fall apart), and for each record what linked it.
+ * This first matcher is deterministic: records that share a normalised email, phone or identifier, that
+ * a steward linked (must-link), or that name a golden record (the hub's own records), are one customer.
  */
 import type { PoolClient } from '../hub/db/database.js';
-import { mustLinkEdges, sharedKeyEdges } from './sql.js';
+import { clusterMates, goldenIdEdges, mustLinkEdges, sharedKeyEdges } from './sql.js';
 
 export interface MatchResult {
   components: number[][];
@@ -49,13 +50,18 @@ export const linkedComponents: Matcher = async (client, seed) => {
         links.get(id)!.add(`${edge.kind}:${edge.value}`);
       }
     }
-    const { rows: stewardEdges } = await client.query<{ left: string; right: string }>(mustLinkEdges(frontier));
-    for (const edge of stewardEdges) {
-      const [left, right] = [Number(edge.left), Number(edge.right)];
-      reach(left);
-      reach(right);
-      union(left, right);
+    for (const statement of [mustLinkEdges(frontier), goldenIdEdges(frontier)]) {
+      const { rows: edges } = await client.query<{ left: string; right: string }>(statement);
+      for (const edge of edges) {
+        const [left, right] = [Number(edge.left), Number(edge.right)];
+        reach(left);
+        reach(right);
+        union(left, right);
+      }
     }
+    // Former cluster mates are recomputed too, but only edges join them.
+    const { rows: mates } = await client.query<{ id: string }>(clusterMates(frontier));
+    for (const mate of mates) reach(Number(mate.id));
     frontier = next;
   }
   const groups = new Map<number, number[]>();

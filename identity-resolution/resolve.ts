@@ -36,8 +36,7 @@ export async function resolveRecords(client: PoolClient, touched: number[], caus
   if (touched.length === 0) return result;
   await client.query(sql.lockResolution());
 
-  const { rows: oldCluster } = await client.query<{ id: string }>(sql.membersOfGoldensOf(touched));
-  const seed = [...new Set([...touched, ...oldCluster.map((row) => Number(row.id))])];
+  const seed = [...new Set(touched)];
   const { components, links } = await matcher(client, seed);
 
   const allIds = components.flat();

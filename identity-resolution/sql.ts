@@ -1,24 +1,42 @@
 /** Every SQL statement of identity resolution, as named functions returning {text, values}. */
 import type { Statement } from '../hub/db/database.js';
+import { GOLDEN_ID_SCHEME } from './match-keys.js';
 
 /** One resolver at a time: clusters are recomputed from a consistent view of the keys and memberships. */
 export const RESOLVE_LOCK = 7_301_002;
 
 export const lockResolution = (): Statement => ({ text: 'select pg_advisory_xact_lock($1)', values: [RESOLVE_LOCK] });
 
-/** The current members of the golden records that any of these records belongs to. */
-export const membersOfGoldensOf = (ids: number[]): Statement => ({
-  text: `select m.raw_record_id as id from cluster_membership m
-         where m.valid_to is null and m.golden_id in (
-           select golden_id from cluster_membership where valid_to is null and raw_record_id = any($1::bigint[]))`,
-  values: [ids],
-});
-
 /** Pairs of records that share a key, for records in `ids` (edges of the match graph). */
 export const sharedKeyEdges = (ids: number[]): Statement => ({
   text: `select a.raw_record_id as left, b.raw_record_id as right, a.kind, a.value
          from match_key a join match_key b on b.kind = a.kind and b.value = a.value and b.raw_record_id <> a.raw_record_id
          where a.raw_record_id = any($1::bigint[])`,
+  values: [ids],
+});
+
+/**
+ * Records that name a golden record (GOLDEN_ID_SCHEME) link to its current members; a merged-away id
+ * is followed to the golden record it was merged into.
+ */
+export const goldenIdEdges = (ids: number[]): Statement => ({
+  text: `with recursive named as (
+           select raw_record_id, substr(value, length($2) + 2) as golden_id from match_key
+           where kind = 'identifier' and value like $2 || '=%' and raw_record_id = any($1::bigint[])
+         ), chain as (
+           select raw_record_id, golden_id from named
+           union all
+           select c.raw_record_id, g.merged_into from chain c join golden_record g on g.id = c.golden_id where g.merged_into is not null
+         )
+         select c.raw_record_id as left, m.raw_record_id as right
+         from chain c join cluster_membership m on m.golden_id = c.golden_id and m.valid_to is null and m.raw_record_id <> c.raw_record_id`,
+  values: [ids, GOLDEN_ID_SCHEME],
+});
+
+/** The current members of the golden records of `ids`: recomputed with them, so an old cluster can fall apart. */
+export const clusterMates = (ids: number[]): Statement => ({
+  text: `select m.raw_record_id as id from cluster_membership m
+         where m.valid_to is null and m.golden_id in (select golden_id from cluster_membership where valid_to is null and raw_record_id = any($1::bigint[]))`,
   values: [ids],
 });
 

@@ -6,6 +6,7 @@
  */
 import type { CanonicalRecord } from '../openapi/generated/canonical-record.gen.js';
 import type { GoldenAttributes } from '../openapi/generated/golden-record.gen.js';
+import { GOLDEN_ID_SCHEME } from './match-keys.js';
 
 export interface MemberRecord {
   rawRecordId: number;
@@ -53,7 +54,11 @@ const singleValued: Record<string, Extract> = {
 const multiValued: Record<string, { singular: string; extract: Extract }> = {
   emails: { singular: 'email', extract: (record) => (record.person?.emails ?? []).map((email) => email.address) },
   phones: { singular: 'phone', extract: (record) => (record.person?.phones ?? []).map((phone) => phone.number) },
-  identifiers: { singular: '', extract: (record) => (record.identifiers ?? []).map(({ scheme, value }) => ({ scheme, value })) },
+  // A hub record naming its golden record says nothing about the customer.
+  identifiers: {
+    singular: '',
+    extract: (record) => (record.identifiers ?? []).filter(({ scheme }) => scheme !== GOLDEN_ID_SCHEME).map(({ scheme, value }) => ({ scheme, value })),
+  },
 };
 
 function isEmpty(value: unknown): boolean {

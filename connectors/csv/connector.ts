@@ -5,7 +5,7 @@
  * its end, is read again from the start.
  */
 import { fileURLToPath } from 'node:url';
-import { ConnectorError, type Connector, type ConnectorContext, type RecordPage, type RejectedRecord, type SourceRecord, type StreamState } from '../kit/contract.js';
+import { ConnectorError, type PulledConnector, type ConnectorContext, type RecordPage, type RejectedRecord, type SourceRecord, type StreamState } from '../kit/contract.js';
 import type { CsvConfig } from './config.gen.js';
 import configSchema from './config.schema.json' with { type: 'json' };
 import type { CsvRow } from './parse.js';
@@ -22,7 +22,8 @@ export interface CsvStreamState extends StreamState {
 
 const recordSchema = { type: 'object', additionalProperties: { type: 'string' } };
 
-export const connector: Connector<CsvConfig> = {
+export const connector: PulledConnector<CsvConfig> = {
+  kind: 'pulled',
   name: 'csv',
   configSchema,
   defaultMappingPath: fileURLToPath(new URL('./mapping.yaml', import.meta.url)),

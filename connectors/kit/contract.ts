@@ -61,20 +61,35 @@ export interface CheckResult {
   message: string;
 }
 
-/**
- * What one connector module exports as `connector`. `Config` is the type generated from the
- * connector's `config.schema.json`.
- */
-export interface Connector<Config = unknown> {
+/** What every connector declares: its configuration, its streams and its default mapping. */
+interface ConnectorBase<Config> {
   name: string;
   /** The JSON Schema of a source's `config` (config.schema.json). */
   configSchema: Record<string, unknown>;
   /** Path of the default mapping document shipped in the connector's folder. */
   defaultMappingPath: string;
   streams(config: Config): StreamDefinition[];
+}
+
+/**
+ * A connector the hub pulls from: `read` yields pages with their checkpoints. What one connector module
+ * exports as `connector`; `Config` is the type generated from the connector's `config.schema.json`.
+ */
+export interface PulledConnector<Config = unknown> extends ConnectorBase<Config> {
+  kind: 'pulled';
   check(config: Config, ctx: ConnectorContext): Promise<CheckResult>;
   read(stream: string, state: StreamState | undefined, config: Config, ctx: ConnectorContext): AsyncIterable<RecordPage>;
 }
+
+/**
+ * A connector whose records arrive by HTTP (event ingestion, webhooks) or originate in the hub itself.
+ * The hub stores each delivery with `acceptRecords` (hub/push.ts): the same raw → mapped → resolved path.
+ */
+export interface PushedConnector<Config = unknown> extends ConnectorBase<Config> {
+  kind: 'pushed';
+}
+
+export type Connector<Config = unknown> = PulledConnector<Config> | PushedConnector<Config>;
 
 /** Failure kinds, as the hub treats them: config fails the run and tells the user, transient is retried, system is our bug. */
 export type FailureKind = 'config' | 'transient' | 'system';
