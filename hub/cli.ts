@@ -16,6 +16,8 @@ import { executeRun, getRun, remapSource, requestSync, type RunRow } from './syn
 import { startWorker } from './worker.js';
 import { startScheduler } from './scheduler.js';
 import { findConnector } from '../connectors/index.js';
+import { buildApp } from './app.js';
+import { ensureAdminKey } from './auth.js';
 
 const EXAMPLE_CONFIG = 'examples/hub.config.yaml';
 
@@ -39,7 +41,6 @@ function listenAddress(runtime: Runtime): { host: string; port: number } {
 
 /** Prints the admin key once. With the embedded database it is also kept in .hub/admin-key for the next starts. */
 async function announceAdminKey(runtime: Runtime): Promise<string> {
-  const { ensureAdminKey } = await import('./auth.js');
   const keyFile = join(HUB_DIR, 'admin-key');
   const { key, created } = await ensureAdminKey(runtime.pool, process.env.HUB_ADMIN_KEY);
   const embedded = !process.env.DATABASE_URL && !runtime.config.database?.url;
@@ -66,7 +67,6 @@ async function serve(options: { config?: string }, parts: { api: boolean; worker
   if (parts.worker) await startWorker(runtime, runtime.shutdown.signal);
   let close = async () => undefined as void;
   if (parts.api) {
-    const { buildApp } = await import('./app.js');
     const app = await buildApp(runtime);
     const { host, port } = listenAddress(runtime);
     await app.listen({ host, port });
