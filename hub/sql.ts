@@ -40,6 +40,19 @@ export const startRun = (id: number): Statement => ({
   values: [id],
 });
 
+export const requeueRun = (id: number): Statement => ({
+  text: "update sync_run set status = 'queued' where id = $1 and status = 'running'",
+  values: [id],
+});
+
+/** Candidates for recovery; executeRun's lock tells the orphans from the runs that live processes execute. */
+export const interruptedRuns = (staleQueuedSeconds: number): Statement => ({
+  text: `select id from sync_run
+         where status = 'running' or (status = 'queued' and queued_at < now() - make_interval(secs => $1))
+         order by id`,
+  values: [staleQueuedSeconds],
+});
+
 const RUN_LOCK = 7_301_003;
 export const tryLockRun = (id: number): Statement => ({ text: 'select pg_try_advisory_lock($1, $2) as locked', values: [RUN_LOCK, id] });
 export const unlockRun = (id: number): Statement => ({ text: 'select pg_advisory_unlock($1, $2)', values: [RUN_LOCK, id] });

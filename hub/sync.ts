@@ -6,7 +6,7 @@
 import type PgBoss from 'pg-boss';
 import { resolve as resolvePath } from 'node:path';
 import type { Pool } from './db/database.js';
-import { inTransaction } from './db/database.js';
+import { inTransaction, isDatabaseUnavailable } from './db/database.js';
 import type { LoadedConfig, SourceConfig } from './config.js';
 import { findSource } from './config.js';
 import type { Logger } from './log.js';
@@ -107,7 +107,19 @@ function describeFailure(error: unknown): string {
   return `Internal error: ${(error as Error).message ?? String(error)}`;
 }
 
-/** Executes a queued or interrupted run. Connector failures fail the run with their message; the next run resumes from the checkpoint. */
+/** Thrown when a run stops without failing (shutdown, database away): it goes back to the queue and resumes from its checkpoint. */
+export class RunInterrupted extends Error {
+  constructor(reason: string, options?: { cause?: unknown }) {
+    super(`Run interrupted (${reason}); it resumes from its last checkpoint.`, options);
+    this.name = 'RunInterrupted';
+  }
+}
+
+/**
+ * Executes a queued or interrupted run. Connector failures fail the run with their message; the next run
+ * resumes from the checkpoint. A shutdown or a lost database puts the run back in the queue and throws
+ * RunInterrupted, so that the job is retried.
+ */
 export async function executeRun(hub: Hub, runId: number, signal?: AbortSignal): Promise<RunRow> {
   const run = await getRun(hub.pool, runId);
   if (!run) throw new Error(`Run ${runId} does not exist.`);
@@ -142,17 +154,41 @@ async function readStreams(hub: Hub, run: RunRow, signal?: AbortSignal): Promise
           await client.query(sql.saveStreamState(source.name, stream.name, page.state));
           await client.query(sql.addRunCounts(runId, counts, { stream: stream.name, ...page.progress }));
         });
-        if (signal?.aborted) throw new Error('The hub is shutting down; the run resumes from its checkpoint.');
+        if (signal?.aborted) throw new RunInterrupted('the hub is shutting down');
       }
     }
     await hub.pool.query(sql.finishRun(runId, 'succeeded', null));
     log.info('sync run succeeded');
   } catch (error) {
+    if (error instanceof RunInterrupted || isDatabaseUnavailable(error)) {
+      log.warn({ error: (error as Error).message }, 'sync run interrupted');
+      await hub.pool.query(sql.requeueRun(runId)).catch(() => undefined);
+      throw error instanceof RunInterrupted ? error : new RunInterrupted('the database is unavailable', { cause: error });
+    }
     if (error instanceof ConnectorError && error.kind === 'system') log.error({ err: error }, 'sync run failed');
     else log.warn({ error: describeFailure(error) }, 'sync run failed');
     await hub.pool.query(sql.finishRun(runId, 'failed', describeFailure(error)));
   }
 }
+
+/**
+ * Runs left running by a process that died (its session lock is gone), and queued runs whose job never
+ * came, are executed here: they resume from their checkpoints. A run that another process executes is skipped.
+ */
+export async function recoverInterruptedRuns(hub: Hub, signal?: AbortSignal): Promise<number[]> {
+  const { rows } = await hub.pool.query<{ id: string }>(sql.interruptedRuns(STALE_QUEUED_SECONDS));
+  const recovered: number[] = [];
+  for (const { id } of rows) {
+    if (signal?.aborted) break;
+    // A run that another process executes comes back unfinished.
+    const run = await executeRun(hub, Number(id), signal);
+    if (run.status === 'succeeded' || run.status === 'failed') recovered.push(Number(id));
+  }
+  return recovered;
+}
+
+/** A queued run older than this has lost its job (or every worker was busy that long): any worker may take it. */
+const STALE_QUEUED_SECONDS = 120;
 
 /** Replays the kept raw records of a source through its current mapping (after a mapping fix). */
 export async function remapSource(hub: Hub, source: string, onProgress?: (done: number) => void): Promise<Counts & { runId: number }> {

@@ -72,12 +72,18 @@ export async function resolveRecords(client: PoolClient, touched: number[], caus
   const assigned = new Map<number, string>();
   const surviving = new Set<string>();
   const createdFrom = new Map<string, string[]>();
+  const keptBy = participating.map((_, index) =>
+    oldGoldens.filter((goldenId) => keeper.get(goldenId)?.component === index).sort((a, b) => seqOf.get(a)! - seqOf.get(b)!),
+  );
+  // New golden records in one statement, in component order, so ids follow the smallest record id.
+  const { rows: created } = await client.query<{ id: string; seq: string }>(sql.createGoldenRecords(keptBy.filter((kept) => kept.length === 0).length));
+  const newIds = created.sort((a, b) => Number(a.seq) - Number(b.seq));
+  let nextNew = 0;
   for (const [index, component] of participating.entries()) {
-    const kept = oldGoldens.filter((goldenId) => keeper.get(goldenId)?.component === index).sort((a, b) => seqOf.get(a)! - seqOf.get(b)!);
+    const kept = keptBy[index];
     let goldenId: string;
     if (kept.length === 0) {
-      const { rows } = await client.query<{ id: string }>(sql.createGoldenRecord());
-      goldenId = rows[0].id;
+      goldenId = newIds[nextNew++].id;
       result.created.push(goldenId);
       // A new golden record that took members of old ones is a split from them.
       const from = [...new Set(component.map((id) => membership.get(id)?.goldenId).filter((id): id is string => Boolean(id)))];
@@ -104,6 +110,7 @@ export async function resolveRecords(client: PoolClient, touched: number[], caus
   const before = new Map(goldenRows.map((row) => [row.id, row.data]));
   await client.query(sql.deleteLineage([...surviving, ...oldGoldens]));
   const lineage: Parameters<typeof sql.insertLineage>[0] = [];
+  const saved: { id: string; data: unknown }[] = [];
   for (const goldenId of [...surviving].sort()) {
     const members = participating.find((component) => assigned.get(component[0]) === goldenId)!;
     const { attributes, candidates } = survive(
@@ -112,10 +119,11 @@ export async function resolveRecords(client: PoolClient, touched: number[], caus
         return { rawRecordId: id, source: row.source, observedAt: row.observed_at, record: row.data };
       }),
     );
-    await client.query(sql.saveGoldenRecord(goldenId, attributes));
     for (const candidate of candidates) lineage.push({ goldenId, ...candidate });
     const changed = changedAttributes(before.get(goldenId) ?? {}, attributes as Record<string, unknown>);
     const mergedIn = changes.filter((change) => change.kind === 'merged' && change.detail?.into === goldenId).map((change) => change.goldenId);
+    // An untouched golden record keeps its updated_at, so `updated_since` readers see only real changes.
+    if (result.created.includes(goldenId) || changed.length > 0) saved.push({ id: goldenId, data: attributes });
     if (result.created.includes(goldenId)) {
       const from = createdFrom.get(goldenId) ?? [];
       changes.push({ goldenId, kind: 'created', changed, detail: from.length ? { split_from: from } : {} });
@@ -124,6 +132,7 @@ export async function resolveRecords(client: PoolClient, touched: number[], caus
       result.updated.push(goldenId);
     }
   }
+  await client.query(sql.saveGoldenRecords(saved));
   await client.query(sql.insertLineage(lineage));
 
   // Old golden records that lost members to new ones were split; those left empty are retired.

@@ -64,10 +64,10 @@ export const goldenRecords = (ids: string[]): Statement => ({
   values: [ids],
 });
 
-export const createGoldenRecord = (): Statement => ({
-  text: `with next as (select nextval('golden_record_seq') as seq)
-         insert into golden_record (id, seq) select 'cus_' || seq, seq from next returning id, seq`,
-  values: [],
+export const createGoldenRecords = (count: number): Statement => ({
+  text: `with next as (select nextval('golden_record_seq') as seq from generate_series(1, $1))
+         insert into golden_record (id, seq) select 'cus_' || seq, seq from next order by seq returning id, seq`,
+  values: [count],
 });
 
 export const closeMemberships = (ids: number[]): Statement => ({
@@ -81,9 +81,10 @@ export const openMemberships = (ids: number[], goldenIds: string[], details: unk
   values: [ids, goldenIds, details.map((detail) => JSON.stringify(detail))],
 });
 
-export const saveGoldenRecord = (id: string, data: unknown): Statement => ({
-  text: "update golden_record set data = $2, status = 'active', merged_into = null, updated_at = now() where id = $1",
-  values: [id, JSON.stringify(data)],
+export const saveGoldenRecords = (rows: { id: string; data: unknown }[]): Statement => ({
+  text: `update golden_record g set data = t.data, status = 'active', merged_into = null, updated_at = now()
+         from unnest($1::text[], $2::jsonb[]) as t(id, data) where g.id = t.id`,
+  values: [rows.map((row) => row.id), rows.map((row) => JSON.stringify(row.data))],
 });
 
 export const markMerged = (id: string, into: string): Statement => ({

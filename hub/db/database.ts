@@ -63,6 +63,17 @@ export async function openDatabase(options: { url?: string; hubDir: string; log?
   };
 }
 
+/**
+ * True for errors that mean the database is away (restarting, unreachable), not that a statement is wrong:
+ * work that meets one is retried later rather than failed.
+ */
+export function isDatabaseUnavailable(error: unknown): boolean {
+  const { code, message } = (error ?? {}) as { code?: string; message?: string };
+  if (typeof code === 'string' && (code.startsWith('08') || code === '57P01' || code === '57P02' || code === '57P03')) return true;
+  if (code === 'ECONNREFUSED' || code === 'ECONNRESET' || code === 'EPIPE' || code === 'ETIMEDOUT') return true;
+  return /Connection terminated|connection timeout|Client has encountered a connection error/i.test(message ?? '');
+}
+
 /** Runs `work` in one transaction. */
 export async function inTransaction<T>(pool: Pool, work: (client: PoolClient) => Promise<T>): Promise<T> {
   const client = await pool.connect();
