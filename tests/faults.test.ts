@@ -1,0 +1,86 @@
+import { mkdtemp, writeFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { ChildProcess } from 'node:child_process';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestDatabase, type TestDatabase } from './helpers/db.js';
+import { startHub } from './helpers/cli.js';
+import { startTestHub, syncNow } from './helpers/hub.js';
+import { checkConfig } from '../hub/config.js';
+
+const ROWS = 6000;
+
+async function until(check: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+/** What a sync leaves behind, without ids that depend on timing. */
+async function finalState(db: TestDatabase) {
+  const { rows } = await db.pool.query(
+    `select r.external_id, r.content_hash, g.id as golden_id, g.data
+     from raw_record r join cluster_membership m on m.raw_record_id = r.id and m.valid_to is null join golden_record g on g.id = m.golden_id
+     where r.source = 'people' order by r.external_id`,
+  );
+  const changes = await db.pool.query("select kind, count(*)::int as n from change_log group by kind order by kind");
+  return { records: rows, changes: changes.rows };
+}
+
+describe('a worker killed in the middle of a sync', () => {
+  let dir: string;
+  let killed: TestDatabase;
+  let reference: TestDatabase;
+  const workers: ChildProcess[] = [];
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'hub-faults-'));
+    const lines = ['id,email,name'];
+    // Every tenth person appears twice, so clusters have more than one member.
+    for (let i = 0; i < ROWS; i++) lines.push(`${i},person${i - (i % 10 === 1 ? 1 : 0)}@example.com,Person ${i}`);
+    await writeFile(join(dir, 'people.csv'), lines.join('\n') + '\n');
+    await writeFile(join(dir, 'people.yaml'), 'streams:\n  rows:\n    fields:\n      - { target: person.email, from: email, transforms: [email] }\n      - { target: person.full_name, from: name }\n');
+    await writeFile(join(dir, 'hub.config.yaml'), 'sources:\n  - name: people\n    connector: csv\n    mapping: people.yaml\n    config: { path: people.csv, id_column: id, page_size: 100 }\n');
+    killed = await createTestDatabase();
+    reference = await createTestDatabase();
+  });
+  afterAll(async () => {
+    for (const worker of workers) if (worker.exitCode === null) worker.kill('SIGKILL');
+    await killed.drop();
+    await reference.drop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('resumes from the last checkpoint in the next worker, ending as an uninterrupted run would', async () => {
+    const env = { DATABASE_URL: killed.url };
+    const first = startHub(['--config', join(dir, 'hub.config.yaml'), 'worker'], env);
+    workers.push(first);
+    const run = async () => (await killed.pool.query('select id, status, read, created, unchanged from sync_run order by id limit 1')).rows[0];
+    await until(async () => (await run())?.read >= 1000, 60_000, 'the first pages');
+    first.kill('SIGKILL');
+    await new Promise((resolve) => first.once('exit', resolve));
+    const interrupted = await run();
+    expect(interrupted.status).toBe('running');
+    expect(interrupted.read).toBeLessThan(ROWS);
+
+    const second = startHub(['--config', join(dir, 'hub.config.yaml'), 'worker'], env);
+    workers.push(second);
+    await until(async () => (await run()).status === 'succeeded', 90_000, 'the recovered run');
+    second.kill('SIGTERM');
+    await new Promise((resolve) => second.once('exit', resolve));
+
+    // Pages and their counts commit together: the resumed run neither skipped nor repeated a row.
+    expect(await run()).toMatchObject({ read: ROWS, created: ROWS, unchanged: 0 });
+
+    const hub = await startTestHub(reference, undefined, checkConfig({ sources: [{ name: 'people', connector: 'csv', mapping: 'people.yaml', config: { path: 'people.csv', id_column: 'id', page_size: 100 } }] }, join(dir, 'hub.config.yaml')));
+    try {
+      expect(await syncNow(hub, 'people')).toMatchObject({ status: 'succeeded', read: ROWS, created: ROWS });
+    } finally {
+      await hub.stop();
+    }
+    const [after, expected] = [await finalState(killed), await finalState(reference)];
+    expect(after.records).toHaveLength(ROWS);
+    expect(after).toEqual(expected);
+  }, 200_000);
+});
