@@ -70,20 +70,22 @@ export async function resolveRecords(client: PoolClient, touched: number[], caus
 
   const changes: Change[] = [];
   const assigned = new Map<number, string>();
-  const surviving = new Set<string>();
+  const componentOf = new Map<string, number[]>();
   const createdFrom = new Map<string, string[]>();
   const keptBy = participating.map((_, index) =>
     oldGoldens.filter((goldenId) => keeper.get(goldenId)?.component === index).sort((a, b) => seqOf.get(a)! - seqOf.get(b)!),
   );
-  // New golden records in one statement, in component order, so ids follow the smallest record id.
-  const { rows: created } = await client.query<{ id: string; seq: string }>(sql.createGoldenRecords(keptBy.filter((kept) => kept.length === 0).length));
-  const newIds = created.sort((a, b) => Number(a.seq) - Number(b.seq));
-  let nextNew = 0;
+  // Ids for new golden records, in component order, so they follow the smallest record id.
+  const { rows: allocated } = await client.query<{ seq: string }>(sql.allocateGoldenSeqs(keptBy.filter((kept) => kept.length === 0).length));
+  const newSeqs = allocated.map((row) => Number(row.seq)).sort((a, b) => a - b);
+  const newGoldens: { id: string; seq: number; data: unknown }[] = [];
   for (const [index, component] of participating.entries()) {
     const kept = keptBy[index];
     let goldenId: string;
     if (kept.length === 0) {
-      goldenId = newIds[nextNew++].id;
+      const seq = newSeqs[newGoldens.length];
+      goldenId = `cus_${seq}`;
+      newGoldens.push({ id: goldenId, seq, data: {} });
       result.created.push(goldenId);
       // A new golden record that took members of old ones is a split from them.
       const from = [...new Set(component.map((id) => membership.get(id)?.goldenId).filter((id): id is string => Boolean(id)))];
@@ -91,28 +93,21 @@ export async function resolveRecords(client: PoolClient, touched: number[], caus
     } else {
       goldenId = kept[0];
       for (const mergedAway of kept.slice(1)) {
-        await client.query(sql.markMerged(mergedAway, goldenId));
         result.merged.push(mergedAway);
         changes.push({ goldenId: mergedAway, kind: 'merged', detail: { into: goldenId } });
       }
     }
-    surviving.add(goldenId);
+    componentOf.set(goldenId, component);
     for (const id of component) assigned.set(id, goldenId);
   }
 
-  // Membership rows: close the ones that change, open the new ones with what linked each record.
-  const moving = everyone.filter((id) => membership.get(id)?.goldenId !== assigned.get(id));
-  await client.query(sql.closeMemberships(moving));
-  const joining = moving.filter((id) => assigned.has(id));
-  await client.query(sql.openMemberships(joining, joining.map((id) => assigned.get(id)!), joining.map((id) => ({ rule: 'shared_key', links: links.get(id) ?? [] }))));
-
-  const { rows: goldenRows } = await client.query<{ id: string; data: Record<string, unknown> }>(sql.goldenRecords([...surviving, ...oldGoldens]));
+  // Survivorship in memory first, so each golden record is written once, with its values.
+  const { rows: goldenRows } = await client.query<{ id: string; data: Record<string, unknown> }>(sql.goldenRecords(oldGoldens));
   const before = new Map(goldenRows.map((row) => [row.id, row.data]));
-  await client.query(sql.deleteLineage([...surviving, ...oldGoldens]));
   const lineage: Parameters<typeof sql.insertLineage>[0] = [];
-  const saved: { id: string; data: unknown }[] = [];
-  for (const goldenId of [...surviving].sort()) {
-    const members = participating.find((component) => assigned.get(component[0]) === goldenId)!;
+  const updatedGoldens: { id: string; data: unknown }[] = [];
+  const newById = new Map(newGoldens.map((golden) => [golden.id, golden]));
+  for (const [goldenId, members] of [...componentOf].sort(([a], [b]) => (a < b ? -1 : 1))) {
     const { attributes, candidates } = survive(
       members.map((id) => {
         const row = canonical.get(id)!;
@@ -122,28 +117,41 @@ export async function resolveRecords(client: PoolClient, touched: number[], caus
     for (const candidate of candidates) lineage.push({ goldenId, ...candidate });
     const changed = changedAttributes(before.get(goldenId) ?? {}, attributes as Record<string, unknown>);
     const mergedIn = changes.filter((change) => change.kind === 'merged' && change.detail?.into === goldenId).map((change) => change.goldenId);
-    // An untouched golden record keeps its updated_at, so `updated_since` readers see only real changes.
-    if (result.created.includes(goldenId) || changed.length > 0) saved.push({ id: goldenId, data: attributes });
-    if (result.created.includes(goldenId)) {
+    const fresh = newById.get(goldenId);
+    if (fresh) {
+      fresh.data = attributes;
       const from = createdFrom.get(goldenId) ?? [];
       changes.push({ goldenId, kind: 'created', changed, detail: from.length ? { split_from: from } : {} });
     } else if (changed.length > 0 || mergedIn.length > 0) {
+      // An untouched golden record keeps its updated_at, so `updated_since` readers see only real changes.
+      if (changed.length > 0) updatedGoldens.push({ id: goldenId, data: attributes });
       changes.push({ goldenId, kind: 'updated', changed, detail: mergedIn.length ? { merged: mergedIn } : {} });
       result.updated.push(goldenId);
     }
   }
-  await client.query(sql.saveGoldenRecords(saved));
+  const retired = oldGoldens.filter((goldenId) => !componentOf.has(goldenId) && !result.merged.includes(goldenId));
+
+  await client.query(sql.insertGoldenRecords(newGoldens));
+  for (const change of changes.filter((change) => change.kind === 'merged')) await client.query(sql.markMerged(change.goldenId, String(change.detail!.into)));
+  if (retired.length) await client.query(sql.markRetired(retired));
+  await client.query(sql.saveGoldenRecords(updatedGoldens));
+
+  // Membership rows: close the ones that change, open the new ones with what linked each record.
+  const moving = everyone.filter((id) => membership.get(id)?.goldenId !== assigned.get(id));
+  await client.query(sql.closeMemberships(moving));
+  const joining = moving.filter((id) => assigned.has(id));
+  await client.query(sql.openMemberships(joining, joining.map((id) => assigned.get(id)!), joining.map((id) => ({ rule: 'shared_key', links: links.get(id) ?? [] }))));
+
+  await client.query(sql.deleteLineage(oldGoldens));
   await client.query(sql.insertLineage(lineage));
 
   // Old golden records that lost members to new ones were split; those left empty are retired.
-  for (const goldenId of oldGoldens) {
-    if (surviving.has(goldenId) || result.merged.includes(goldenId)) continue;
-    await client.query(sql.markRetired(goldenId));
+  for (const goldenId of retired) {
     result.retired.push(goldenId);
     changes.push({ goldenId, kind: 'retired' });
   }
   for (const [created, from] of createdFrom) {
-    for (const goldenId of from.filter((id) => surviving.has(id))) {
+    for (const goldenId of from.filter((id) => componentOf.has(id))) {
       if (!result.split.includes(goldenId)) result.split.push(goldenId);
       changes.push({ goldenId, kind: 'split', detail: { into: created } });
     }

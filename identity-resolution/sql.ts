@@ -64,10 +64,14 @@ export const goldenRecords = (ids: string[]): Statement => ({
   values: [ids],
 });
 
-export const createGoldenRecords = (count: number): Statement => ({
-  text: `with next as (select nextval('golden_record_seq') as seq from generate_series(1, $1))
-         insert into golden_record (id, seq) select 'cus_' || seq, seq from next order by seq returning id, seq`,
+export const allocateGoldenSeqs = (count: number): Statement => ({
+  text: "select nextval('golden_record_seq') as seq from generate_series(1, $1)",
   values: [count],
+});
+
+export const insertGoldenRecords = (rows: { id: string; seq: number; data: unknown }[]): Statement => ({
+  text: `insert into golden_record (id, seq, data) select * from unnest($1::text[], $2::bigint[], $3::jsonb[])`,
+  values: [rows.map((row) => row.id), rows.map((row) => row.seq), rows.map((row) => JSON.stringify(row.data))],
 });
 
 export const closeMemberships = (ids: number[]): Statement => ({
@@ -92,9 +96,9 @@ export const markMerged = (id: string, into: string): Statement => ({
   values: [id, into],
 });
 
-export const markRetired = (id: string): Statement => ({
-  text: "update golden_record set status = 'retired', data = '{}', updated_at = now() where id = $1",
-  values: [id],
+export const markRetired = (ids: string[]): Statement => ({
+  text: "update golden_record set status = 'retired', data = '{}', updated_at = now() where id = any($1::text[])",
+  values: [ids],
 });
 
 export const deleteLineage = (goldenIds: string[]): Statement => ({

@@ -1,0 +1,96 @@
+/**
+ * End-to-end ingest benchmark: N generated source records (people spread over three CSV sources that
+ * overlap) go through the real path — raw record stored, mapped, resolved, golden record written — and it
+ * prints records per second and peak memory of Node and PostgreSQL together.
+ *
+ *   npm run bench:ingest -- --records 100000      (DATABASE_URL, else the embedded PostgreSQL in a temp folder)
+ */
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { checkConfig } from '../hub/config.js';
+import { createDatabaseIfMissing, createPool, databaseUrlWithName } from '../hub/db/database.js';
+import { startEmbeddedPostgres } from '../hub/db/embedded.js';
+import { migrate } from '../hub/db/migrate.js';
+import { silentLogger } from '../hub/log.js';
+import { startQueue } from '../hub/queue.js';
+import { executeRun, registerSources, requestSync, type Hub } from '../hub/sync.js';
+
+const { values } = parseArgs({ options: { records: { type: 'string', default: '30000' }, 'page-size': { type: 'string', default: '1000' } } });
+const total = Number(values.records);
+const sources = ['erp', 'shop', 'events'];
+
+/** Sum of the resident memory of every PostgreSQL process, in MiB (Linux `ps`). */
+function postgresRssMiB(): number {
+  const out = execFileSync('ps', ['-C', 'postgres', '-o', 'rss='], { encoding: 'utf8' }).trim();
+  return out ? out.split('\n').reduce((sum, line) => sum + Number(line.trim()), 0) / 1024 : 0;
+}
+
+async function writeSources(dir: string): Promise<void> {
+  // Each person appears in one to three sources; the shop writes emails in capitals and phones locally.
+  const files = Object.fromEntries(sources.map((source) => [source, ['id,email,phone,name,updated']]));
+  let written = 0;
+  for (let person = 0; written < total; person++) {
+    for (const [index, source] of sources.entries()) {
+      if (written >= total || (index > 0 && (person * 7 + index) % 3 === 0)) continue;
+      const email = source === 'shop' ? `Person.${person}@Example.com` : `person.${person}@example.com`;
+      const phone = source === 'shop' ? `030 ${String(1_000_000 + person)}` : `+4930${1_000_000 + person}`;
+      files[source].push(`${source[0]}${person},${email},${phone},Person ${person},2025-01-0${index + 1}T10:00:00Z`);
+      written++;
+    }
+  }
+  for (const source of sources) await writeFile(join(dir, `${source}.csv`), files[source].join('\n') + '\n');
+  await writeFile(
+    join(dir, 'people.yaml'),
+    `streams:\n  rows:\n    fields:\n      - { target: observed_at, from: updated, transforms: [parse_timestamp] }\n      - { target: person.email, from: email, transforms: [email] }\n      - { target: person.phone, from: phone, transforms: [phone] }\n      - { target: person.full_name, from: name, transforms: [normalise_text] }\n`,
+  );
+}
+
+const dir = await mkdtemp(join(tmpdir(), 'hub-bench-ingest-'));
+const pgDir = await mkdtemp(join(tmpdir(), 'hub-bench-pg-'));
+const embedded = process.env.DATABASE_URL ? undefined : await startEmbeddedPostgres(pgDir);
+const serverUrl = process.env.DATABASE_URL ?? embedded!.adminUrl;
+const name = `hub_bench_${Date.now()}`;
+await createDatabaseIfMissing(serverUrl, name);
+const url = databaseUrlWithName(serverUrl, name);
+const pool = createPool(url);
+try {
+  await migrate(pool);
+  await writeSources(dir);
+  const config = checkConfig(
+    { sources: sources.map((source) => ({ name: source, connector: 'csv', default_region: 'DE', mapping: 'people.yaml', config: { path: `${source}.csv`, id_column: 'id', page_size: Number(values['page-size']) } })) },
+    join(dir, 'hub.config.yaml'),
+  );
+  await registerSources(pool, config);
+  const boss = await startQueue(url, () => undefined);
+  const hub: Hub = { pool, config, log: silentLogger, boss };
+  let peakNode = 0;
+  let peakPostgres = 0;
+  const sample = setInterval(() => {
+    peakNode = Math.max(peakNode, process.memoryUsage().rss / 2 ** 20);
+    peakPostgres = Math.max(peakPostgres, postgresRssMiB());
+  }, 500);
+  const started = performance.now();
+  let read = 0;
+  for (const source of sources) {
+    const { runId } = await requestSync(hub, source, 'cli');
+    const run = await executeRun(hub, runId);
+    if (run.status !== 'succeeded') throw new Error(`run of ${source} failed: ${run.error}`);
+    read += run.read;
+  }
+  const seconds = (performance.now() - started) / 1000;
+  clearInterval(sample);
+  const golden = (await pool.query("select count(*)::int as n from golden_record where status = 'active'")).rows[0].n;
+  await boss.stop({ graceful: false, wait: true });
+  console.log(`ingest: ${read} source records → ${golden} golden records in ${seconds.toFixed(1)} s = ${Math.round(read / seconds)} records/s end to end`);
+  console.log(`peak memory: node ${peakNode.toFixed(0)} MiB, postgres ${peakPostgres.toFixed(0)} MiB (all postgres processes on this machine)`);
+  console.log(`reproduce: npm run bench:ingest -- --records ${total} --page-size ${values['page-size']}${process.env.DATABASE_URL ? ' (with DATABASE_URL)' : ''}`);
+} finally {
+  await pool.end();
+  await createPool(serverUrl, 1).query(`drop database if exists ${name} with (force)`).catch(() => undefined);
+  await embedded?.stop();
+  await rm(dir, { recursive: true, force: true });
+  await rm(pgDir, { recursive: true, force: true });
+}
