@@ -33,6 +33,7 @@ describe('a worker killed in the middle of a sync', () => {
   let dir: string;
   let killed: TestDatabase;
   let reference: TestDatabase;
+  let stopped: TestDatabase | undefined;
   const workers: ChildProcess[] = [];
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'hub-faults-'));
@@ -47,6 +48,7 @@ describe('a worker killed in the middle of a sync', () => {
   });
   afterAll(async () => {
     for (const worker of workers) if (worker.exitCode === null) worker.kill('SIGKILL');
+    await stopped?.drop();
     await killed.drop();
     await reference.drop();
     await rm(dir, { recursive: true, force: true });
@@ -82,5 +84,26 @@ describe('a worker killed in the middle of a sync', () => {
     const [after, expected] = [await finalState(killed), await finalState(reference)];
     expect(after.records).toHaveLength(ROWS);
     expect(after).toEqual(expected);
+  }, 200_000);
+
+  it('on SIGTERM finishes the page in hand, puts the run back in the queue, and exits; the job is retried', async () => {
+    stopped = await createTestDatabase();
+    const env = { DATABASE_URL: stopped.url };
+    const run = async () => (await stopped!.pool.query('select id, status, read, created, error from sync_run order by id limit 1')).rows[0];
+    const first = startHub(['--config', join(dir, 'hub.config.yaml'), 'worker'], env);
+    workers.push(first);
+    await until(async () => (await run())?.read >= 500, 60_000, 'the first pages');
+    const exit = new Promise<number | null>((resolve) => first.once('exit', resolve));
+    first.kill('SIGTERM');
+    expect(await exit).toBe(0);
+    const released = await run();
+    expect(released).toMatchObject({ status: 'queued', error: null });
+    expect(released.read).toBeLessThan(ROWS);
+
+    const second = startHub(['--config', join(dir, 'hub.config.yaml'), 'worker'], env);
+    workers.push(second);
+    await until(async () => (await run()).status === 'succeeded', 90_000, 'the retried run');
+    second.kill('SIGTERM');
+    expect(await run()).toMatchObject({ read: ROWS, created: ROWS });
   }, 200_000);
 });
