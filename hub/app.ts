@@ -15,11 +15,15 @@ import { changeRoutes } from './routes/changes.js';
 import { sourceRoutes } from './routes/sources.js';
 import { runRoutes } from './routes/runs.js';
 import { quarantineRoutes } from './routes/quarantine.js';
+import { lookupRoutes } from './routes/lookup.js';
+import { webhookRoutes } from './routes/webhooks.js';
+import { registerIdempotency } from './idempotency.js';
 
 const DESCRIPTION = `Golden customer records built from every connected source, with the lineage of each value.
 
 Authenticate with an API key: \`Authorization: Bearer hub_…\`. Scopes: \`read\`, \`steward\` (implies read), \`admin\` (implies both).
-Errors always answer \`{ "error": { "code": "HUB_ERR_…", "message": "…" } }\`.`;
+Errors always answer \`{ "error": { "code": "HUB_ERR_…", "message": "…" } }\`.
+Every \`POST\` accepts an \`Idempotency-Key\` header: a retry with the same key and body gets the first answer again.`;
 
 export async function buildApp(hub: Hub, options: { logger?: boolean } = {}): Promise<FastifyInstance> {
   const app = Fastify({
@@ -32,6 +36,7 @@ export async function buildApp(hub: Hub, options: { logger?: boolean } = {}): Pr
   // Guards first: they must see every route registered after them, the plugins' routes included.
   registerErrorHandling(app);
   registerAuth(app, hub.pool);
+  registerIdempotency(app, hub.pool);
   registerSchemas(app);
 
   await app.register(swagger, {
@@ -45,6 +50,7 @@ export async function buildApp(hub: Hub, options: { logger?: boolean } = {}): Pr
         { name: 'customers', description: 'Golden customer records' },
         { name: 'changes', description: 'The change log of golden records' },
         { name: 'sources', description: 'Sources, sync runs and quarantined input' },
+        { name: 'webhooks', description: 'Subscriptions that push changes and failed runs to a URL, signed' },
         { name: 'meta', description: 'Health and this document' },
       ],
     },
@@ -87,6 +93,6 @@ export async function buildApp(hub: Hub, options: { logger?: boolean } = {}): Pr
     async () => app.swagger(),
   );
 
-  for (const routes of [customerRoutes, changeRoutes, sourceRoutes, runRoutes, quarantineRoutes]) await app.register(routes, { hub });
+  for (const routes of [customerRoutes, lookupRoutes, changeRoutes, sourceRoutes, runRoutes, quarantineRoutes, webhookRoutes]) await app.register(routes, { hub });
   return app;
 }

@@ -44,11 +44,39 @@ function newKey(): string {
 
 /** Stores a new key and returns it; this is the only time the plain key exists. */
 export async function createApiKey(pool: Pool, name: string, scopes: Scope[]): Promise<string> {
+  return (await createApiKeyWithId(pool, name, scopes)).key;
+}
+
+/** As createApiKey, with the new key's id (what `hub keys create` prints, so that it can be revoked by id). */
+export async function createApiKeyWithId(pool: Pool, name: string, scopes: Scope[]): Promise<{ id: string; key: string }> {
   const unknown = scopes.filter((scope) => !SCOPES.includes(scope));
   if (unknown.length || scopes.length === 0) throw new Error(`Scopes must be some of ${SCOPES.join(', ')}; got ${scopes.join(', ') || 'none'}.`);
+  if (name.trim() === '' || /^[0-9]+$/.test(name)) throw new Error('A key needs a name that is not a number (keys are revoked by id or name).');
   const key = newKey();
-  await pool.query(sql.insertApiKey(name, hashApiKey(key), scopes));
-  return key;
+  const { rows } = await pool.query<{ id: string }>(sql.insertApiKey(name, hashApiKey(key), [...new Set(scopes)]));
+  return { id: rows[0].id, key };
+}
+
+/** Parses `read,steward` as given on the command line. */
+export function parseScopes(list: string): Scope[] {
+  return list.split(',').map((scope) => scope.trim()).filter(Boolean) as Scope[];
+}
+
+export class KeyNotFoundError extends Error {}
+
+/**
+ * Revokes the unrevoked key with this id, or with this name. A name several keys share is refused (listing their ids),
+ * so that a revocation never hits more keys than meant.
+ */
+export async function revokeApiKey(pool: Pool, idOrName: string): Promise<{ id: string; name: string }> {
+  const { rows } = await pool.query<{ id: string; name: string }>(sql.findActiveKeys(idOrName));
+  // An all-digit argument that is some key's id wins over a key of that name.
+  const byId = rows.filter((row) => row.id === idOrName);
+  const matches = byId.length ? byId : rows;
+  if (matches.length === 0) throw new KeyNotFoundError(`There is no unrevoked API key with id or name '${idOrName}'.`);
+  if (matches.length > 1) throw new KeyNotFoundError(`Several API keys are named '${idOrName}' (ids ${matches.map((row) => row.id).join(', ')}); revoke one by id.`);
+  const revoked = await pool.query<{ id: string; name: string }>(sql.revokeApiKeys([matches[0].id]));
+  return revoked.rows[0];
 }
 
 /** Several hub processes may start together on an empty table: one of them creates the first key. */

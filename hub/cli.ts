@@ -17,7 +17,7 @@ import { startWorker } from './worker.js';
 import { startScheduler } from './scheduler.js';
 import { findConnector } from '../connectors/index.js';
 import { buildApp } from './app.js';
-import { ensureAdminKey } from './auth.js';
+import { createApiKeyWithId, ensureAdminKey, parseScopes, revokeApiKey, SCOPES } from './auth.js';
 
 const EXAMPLE_CONFIG = 'examples/hub.config.yaml';
 
@@ -193,6 +193,42 @@ program
         await runtime.stop();
       }
     }),
+  );
+
+/** Runs `work` on the hub's database (migrated), without a job queue. */
+async function withDatabase(work: (runtime: Runtime) => Promise<void>): Promise<void> {
+  const runtime = await bootHub({ configPath: await configPath(globalConfig()), log: createLogger({ level: 'warn' }), queue: false });
+  try {
+    await work(runtime);
+  } finally {
+    await runtime.stop();
+  }
+}
+
+const keysCommand = program.command('keys').description('API keys');
+keysCommand
+  .command('create')
+  .description('create an API key and print it, this once (it is stored hashed)')
+  .requiredOption('--name <name>', 'who or what uses the key')
+  .requiredOption('--scopes <scopes>', `comma-separated, of ${SCOPES.join(', ')} (admin implies steward implies read)`)
+  .action(
+    action(async (options: { name: string; scopes: string }) =>
+      withDatabase(async (runtime) => {
+        const { id, key } = await createApiKeyWithId(runtime.pool, options.name, parseScopes(options.scopes));
+        console.log(`created key ${id} '${options.name}' (${options.scopes}):\n${key}\nIt is shown this once; store it now.`);
+      }),
+    ),
+  );
+keysCommand
+  .command('revoke <idOrName>')
+  .description('revoke an API key by id or name')
+  .action(
+    action(async (idOrName: string) =>
+      withDatabase(async (runtime) => {
+        const revoked = await revokeApiKey(runtime.pool, idOrName);
+        console.log(`revoked key ${revoked.id} '${revoked.name}'`);
+      }),
+    ),
   );
 
 const configCommand = program.command('config').description('configuration');

@@ -114,7 +114,11 @@ function backoffMs(attempt: number): number {
 /** The URL path only: query strings often carry API keys (WooCommerce, Freshdesk). */
 function pathOf(config: AxiosRequestConfig, baseURL: string): string {
   try {
-    return new URL(config.url ?? '', config.baseURL ?? baseURL).pathname;
+    const url = config.url ?? '';
+    // As axios combines them: a relative URL is appended to the base URL's path, not resolved against it.
+    if (/^[a-z][a-z\d+\-.]*:\/\//i.test(url)) return new URL(url).pathname;
+    const base = config.baseURL ?? baseURL;
+    return new URL(url ? `${base.replace(/\/+$/, '')}/${url.replace(/^\/+/, '')}` : base).pathname;
   } catch {
     return '(invalid URL)';
   }

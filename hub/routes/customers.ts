@@ -1,8 +1,10 @@
 /** Golden customer records: the list, one record with its lineage, and its timeline of interactions. */
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { Hub } from '../sync.js';
-import { HubError, errorRef } from '../errors.js';
+import { HubError, errorRef, invalidInput } from '../errors.js';
+import { recordConsent } from '../push.js';
 import * as sql from '../api-sql.js';
+import goldenRecordSchema from '../../openapi/schemas/golden-record.schema.json' with { type: 'json' };
 import { decodeCursor, page } from './cursor.js';
 import { customerId, nextCursor, pageQuery, ref } from './schemas.js';
 
@@ -12,7 +14,13 @@ interface ListQuery {
   email?: string;
   phone?: string;
   updated_since?: string;
+  name?: string;
+  organisation?: string;
+  fields?: string;
 }
+
+const ATTRIBUTES = Object.keys(goldenRecordSchema.properties);
+const TIMELINE_KINDS = ['order', 'quote', 'invoice', 'ticket', 'email', 'web_event', 'call', 'note'] as const;
 
 interface GoldenRow {
   id: string;
@@ -59,7 +67,7 @@ const movedResponses = {
 };
 
 /** E.164 as stored by the mapping. An unencoded `+` arrives as a space, so both are accepted. */
-function normalisePhone(phone: string | undefined): string | undefined {
+export function normalisePhone(phone: string | undefined): string | undefined {
   return phone === undefined ? undefined : `+${phone.replace(/^[+ ]/, '')}`;
 }
 
@@ -67,7 +75,7 @@ function normalisePhone(phone: string | undefined): string | undefined {
  * Finds where an id leads: the active record itself, or a 308 to the record it was merged into (at the end
  * of the merge chain). Answers unknown and retired ids with their errors.
  */
-async function resolveCustomer(hub: Hub, id: string, reply: FastifyReply, path: (id: string) => string): Promise<string | undefined> {
+export async function resolveCustomer(hub: Hub, id: string, reply: FastifyReply, path: (id: string) => string): Promise<string | undefined> {
   const { rows } = await hub.pool.query<{ id: string; status: GoldenRow['status']; depth: number }>(sql.resolveCustomerId(id));
   const end = rows[0];
   if (!end) throw new HubError('HUB_ERR_NOT_FOUND', { what: 'customer', id });
@@ -87,6 +95,34 @@ function byAttribute(rows: LineageRow[]): Record<string, object[]> {
   return result;
 }
 
+/** The full customer resource of an active golden record (what `GET /v1/customers/{id}` answers). */
+export async function loadCustomer(hub: Hub, id: string): Promise<object> {
+  const [golden, lineage, members] = await Promise.all([
+    hub.pool.query<GoldenRow>(sql.getCustomer(id)),
+    hub.pool.query<LineageRow>(sql.customerLineage(id)),
+    hub.pool.query(sql.customerMembers(id)),
+  ]);
+  const record = golden.rows[0];
+  return {
+    id: record.id,
+    status: record.status,
+    attributes: record.data,
+    lineage: byAttribute(lineage.rows.filter((row) => row.survived)),
+    alternates: byAttribute(lineage.rows.filter((row) => !row.survived)),
+    source_records: members.rows,
+    created_at: record.created_at,
+    updated_at: record.updated_at,
+  };
+}
+
+interface TimelineQuery {
+  limit: number;
+  cursor?: string;
+  kind?: string[];
+  since?: string;
+  until?: string;
+}
+
 export async function customerRoutes(app: FastifyInstance, options: { hub: Hub }): Promise<void> {
   const { hub } = options;
 
@@ -97,8 +133,11 @@ export async function customerRoutes(app: FastifyInstance, options: { hub: Hub }
       schema: {
         operationId: 'listCustomers',
         tags: ['customers'],
-        summary: 'List active golden customer records',
-        description: 'In a stable order (creation); filters combine with AND.',
+        summary: 'List or search active golden customer records',
+        description: `In a stable order (creation), or with \`name\` or \`organisation\`, most relevant first (\`score\`). Filters combine with AND.
+
+Name search forgives accents, case and typos: "Jonh Smtih" finds John Smith first (trigram similarity on the normalised name,
+and on the letters of each word in order, which forgives transposed letters).`,
         querystring: {
           type: 'object',
           additionalProperties: false,
@@ -107,6 +146,28 @@ export async function customerRoutes(app: FastifyInstance, options: { hub: Hub }
             email: { type: 'string', minLength: 1, maxLength: 320, description: 'Exact email, any case.' },
             phone: { type: 'string', pattern: '^[+ ]?[1-9][0-9]{1,14}$', description: 'Exact phone number in E.164, e.g. +4930123456.' },
             updated_since: { type: 'string', format: 'date-time', description: 'Only records updated at or after this time.' },
+            name: {
+              type: 'string',
+              minLength: 2,
+              maxLength: 200,
+              pattern: '[\\p{L}\\p{N}]',
+              description: 'Search by person name (given and family name, or full name), typo-tolerant and ranked.',
+              examples: ['Jonh Smtih'],
+            },
+            organisation: {
+              type: 'string',
+              minLength: 2,
+              maxLength: 200,
+              pattern: '[\\p{L}\\p{N}]',
+              description: 'Search by organisation name, or a word of it, typo-tolerant and ranked.',
+              examples: ['Acme'],
+            },
+            fields: {
+              type: 'string',
+              pattern: '^[a-z_]+(,[a-z_]+)*$',
+              description: `Sparse fieldset: the attributes to return, comma-separated (${ATTRIBUTES.join(', ')}); \`id\` and times always come.`,
+              examples: ['given_name,family_name,email'],
+            },
           },
         },
         response: {
@@ -121,13 +182,28 @@ export async function customerRoutes(app: FastifyInstance, options: { hub: Hub }
       },
     },
     async (request) => {
-      const { limit, cursor, email, phone, updated_since } = request.query;
-      const afterSeq = cursor === undefined ? undefined : String(decodeCursor(cursor, ['digits'])[0]);
-      const filter = { afterSeq, email: email?.trim().toLowerCase(), phone: normalisePhone(phone), updatedSince: updated_since };
-      const { rows } = await hub.pool.query<GoldenRow>(sql.listCustomers(filter, limit + 1));
-      const { items, next_cursor } = page(rows, limit, (last) => [last.seq]);
+      const { limit, cursor, email, phone, updated_since, name, organisation, fields } = request.query;
+      const only = fields?.split(',');
+      const unknown = only?.find((field) => !ATTRIBUTES.includes(field));
+      if (unknown) throw invalidInput('querystring/fields', `has no attribute '${unknown}'`);
+      const ranked = name !== undefined || organisation !== undefined;
+      const filter: sql.CustomerFilter = { email: email?.trim().toLowerCase(), phone: normalisePhone(phone), updatedSince: updated_since, name, organisation };
+      if (cursor !== undefined && ranked) {
+        const [rank, seq] = decodeCursor(cursor, ['integer', 'digits']);
+        filter.afterRank = { rank: Number(rank), seq: String(seq) };
+      } else if (cursor !== undefined) {
+        filter.afterSeq = String(decodeCursor(cursor, ['digits'])[0]);
+      }
+      const { rows } = await hub.pool.query<GoldenRow & { rank?: number }>(sql.listCustomers(filter, limit + 1));
+      const { items, next_cursor } = page(rows, limit, (last) => (ranked ? [last.rank!, last.seq] : [last.seq]));
       return {
-        data: items.map((row) => ({ id: row.id, attributes: row.data, created_at: row.created_at, updated_at: row.updated_at })),
+        data: items.map((row) => ({
+          id: row.id,
+          attributes: only ? Object.fromEntries(only.filter((field) => field in row.data).map((field) => [field, row.data[field]])) : row.data,
+          created_at: row.created_at,
+          updated_at: row.updated_at,
+          ...(ranked ? { score: row.rank! / sql.SCORE_SCALE } : {}),
+        })),
         next_cursor,
       };
     },
@@ -148,26 +224,11 @@ export async function customerRoutes(app: FastifyInstance, options: { hub: Hub }
     async (request, reply) => {
       const id = await resolveCustomer(hub, request.params.id, reply, (survivor) => `/v1/customers/${survivor}`);
       if (id === undefined) return reply;
-      const [golden, lineage, members] = await Promise.all([
-        hub.pool.query<GoldenRow>(sql.getCustomer(id)),
-        hub.pool.query<LineageRow>(sql.customerLineage(id)),
-        hub.pool.query(sql.customerMembers(id)),
-      ]);
-      const record = golden.rows[0];
-      return {
-        id: record.id,
-        status: record.status,
-        attributes: record.data,
-        lineage: byAttribute(lineage.rows.filter((row) => row.survived)),
-        alternates: byAttribute(lineage.rows.filter((row) => !row.survived)),
-        source_records: members.rows,
-        created_at: record.created_at,
-        updated_at: record.updated_at,
-      };
+      return loadCustomer(hub, id);
     },
   );
 
-  app.get<{ Params: { id: string }; Querystring: { limit: number; cursor?: string } }>(
+  app.get<{ Params: { id: string }; Querystring: TimelineQuery }>(
     '/v1/customers/:id/timeline',
     {
       config: { scope: 'read' },
@@ -176,7 +237,23 @@ export async function customerRoutes(app: FastifyInstance, options: { hub: Hub }
         tags: ['customers'],
         summary: "The interactions of a customer's current source records, newest first",
         params: idParams,
-        querystring: { type: 'object', additionalProperties: false, properties: pageQuery },
+        description: 'Each interaction links the source record it came from. Filters combine with AND; the cursor stays valid only with the same filters.',
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            ...pageQuery,
+            kind: {
+              type: 'array',
+              items: { type: 'string', enum: TIMELINE_KINDS },
+              maxItems: TIMELINE_KINDS.length,
+              description: 'Only these kinds; repeat the parameter for several (`kind=order&kind=quote`).',
+              examples: [['order', 'quote']],
+            },
+            since: { type: 'string', format: 'date-time', description: 'Only interactions at or after this time.', examples: ['2025-01-01T00:00:00Z'] },
+            until: { type: 'string', format: 'date-time', description: 'Only interactions before this time.', examples: ['2025-04-01T00:00:00Z'] },
+          },
+        },
         response: {
           200: {
             description: 'A page of interactions, newest first.',
@@ -194,10 +271,10 @@ export async function customerRoutes(app: FastifyInstance, options: { hub: Hub }
       const query = request.url.includes('?') ? request.url.slice(request.url.indexOf('?')) : '';
       const id = await resolveCustomer(hub, request.params.id, reply, (survivor) => `/v1/customers/${survivor}/timeline${query}`);
       if (id === undefined) return reply;
-      const { limit, cursor } = request.query;
+      const { limit, cursor, kind, since, until } = request.query;
       const key = cursor === undefined ? undefined : decodeCursor(cursor, ['digits', 'digits', 'integer']);
       const before = key && { occurredUs: String(key[0]), rawRecordId: String(key[1]), ordinal: Number(key[2]) };
-      const { rows } = await hub.pool.query<TimelineRow>(sql.customerTimeline(id, before, limit + 1));
+      const { rows } = await hub.pool.query<TimelineRow>(sql.customerTimeline(id, before, limit + 1, { kinds: kind, since, until }));
       const { items, next_cursor } = page(rows, limit, (last) => [last.occurred_us, last.raw_record_id, last.ordinal]);
       return {
         data: items.map((row) => ({
@@ -208,6 +285,36 @@ export async function customerRoutes(app: FastifyInstance, options: { hub: Hub }
         })),
         next_cursor,
       };
+    },
+  );
+
+  app.put<{ Params: { id: string }; Body: { email_marketing: 'opt_in' | 'opt_out' } }>(
+    '/v1/customers/:id/consent',
+    {
+      config: { scope: 'steward' },
+      schema: {
+        operationId: 'putCustomerConsent',
+        tags: ['customers'],
+        summary: "Record a customer's consent to email marketing",
+        description: `The decision enters through the built-in \`hub\` source like any source record (raw → mapped → resolved), so it has
+lineage, wins as the most recent value, appears in the change log, and reaches every connected system that can store it.`,
+        params: idParams,
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['email_marketing'],
+          properties: { email_marketing: { type: 'string', enum: ['opt_in', 'opt_out'] } },
+          examples: [{ email_marketing: 'opt_out' }],
+        },
+        response: { 200: { description: 'The customer, updated.', ...ref('Customer') }, ...movedResponses },
+      },
+    },
+    async (request, reply) => {
+      const id = await resolveCustomer(hub, request.params.id, reply, (survivor) => `/v1/customers/${survivor}/consent`);
+      if (id === undefined) return reply;
+      await recordConsent(hub, id, request.body.email_marketing, `api-key:${request.apiKey!.name}`);
+      // A consent record joins its golden record by the hub's identifier, so the customer keeps its id.
+      return loadCustomer(hub, id);
     },
   );
 }

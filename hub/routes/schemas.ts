@@ -54,7 +54,16 @@ const customerSummary = {
     attributes: ref('GoldenAttributes'),
     created_at: dateTime,
     updated_at: dateTime,
+    score: { type: 'number', minimum: 0, maximum: 1, description: 'With a `name` or `organisation` search: the relevance, 1 for an exact match.' },
   },
+  examples: [
+    {
+      id: 'cus_42',
+      attributes: { given_name: 'John', family_name: 'Smith', email: 'john.smith@example.com', emails: ['john.smith@example.com'], organisation: { name: 'Acme GmbH' } },
+      created_at: '2025-01-02T10:00:00.000Z',
+      updated_at: '2025-03-01T08:30:00.000Z',
+    },
+  ],
 };
 
 const sourceRecord = {
@@ -155,7 +164,25 @@ const change = {
     cause_id: nullable({ type: 'string' }),
     actor: { type: 'string' },
     created_at: dateTime,
+    customer: {
+      description: 'The customer as it is now (not as of the change), while it is active; null once merged away or retired.',
+      anyOf: [ref('CustomerSummary'), { type: 'null' }],
+    },
   },
+  examples: [
+    {
+      position: 1041,
+      golden_id: 'cus_42',
+      kind: 'updated',
+      changed: ['email'],
+      detail: {},
+      cause: 'run',
+      cause_id: '17',
+      actor: 'source:shop',
+      created_at: '2025-03-01T08:30:00.000Z',
+      customer: { id: 'cus_42', attributes: { given_name: 'John', family_name: 'Smith', email: 'john@example.com' }, created_at: '2025-01-02T10:00:00.000Z', updated_at: '2025-03-01T08:30:00.000Z' },
+    },
+  ],
 };
 
 const runCounts = {
@@ -249,9 +276,126 @@ const quarantineEntry = {
   },
 };
 
+const lookupResult = {
+  $id: 'LookupResult',
+  title: 'LookupResult',
+  description: "A customer found by a lookup, with its record ids in every source.",
+  type: 'object',
+  additionalProperties: false,
+  required: ['customer', 'source_records'],
+  properties: {
+    customer: ref('CustomerSummary'),
+    source_records: { type: 'array', items: ref('SourceRecordRef'), description: 'Every current source record of the customer, by source, stream and id.' },
+  },
+};
+
+export const WEBHOOK_EVENTS = ['customer.created', 'customer.updated', 'customer.merged', 'customer.split', 'customer.retired', 'run.failed'] as const;
+export type WebhookEventType = (typeof WEBHOOK_EVENTS)[number];
+
+const webhookDelivery = {
+  $id: 'WebhookDelivery',
+  title: 'WebhookDelivery',
+  description: 'One POST of a batch of events to a subscription, with its attempts.',
+  type: 'object',
+  additionalProperties: false,
+  required: ['id', 'status', 'attempts', 'event_count', 'first_position', 'last_position', 'response_status', 'error', 'created_at', 'last_attempt_at', 'next_attempt_at', 'delivered_at'],
+  properties: {
+    id: integerId,
+    status: { type: 'string', enum: ['pending', 'succeeded', 'failed'], description: 'failed: every attempt failed; the subscription is paused.' },
+    attempts: { type: 'integer', minimum: 0 },
+    event_count: { type: 'integer', minimum: 1 },
+    first_position: { type: 'integer', description: 'Position (in the change log, or among run events) of the first event.' },
+    last_position: { type: 'integer' },
+    response_status: nullable({ type: 'integer' }),
+    error: { ...nullable({ type: 'string' }), description: 'Why the last attempt failed.' },
+    created_at: dateTime,
+    last_attempt_at: nullable(dateTime),
+    next_attempt_at: dateTime,
+    delivered_at: nullable(dateTime),
+  },
+};
+
+const webhookProperties = {
+  id: integerId,
+  url: { type: 'string', format: 'uri' },
+  events: { type: 'array', items: { type: 'string', enum: WEBHOOK_EVENTS } },
+  description: nullable({ type: 'string' }),
+  status: { type: 'string', enum: ['active', 'paused'], description: 'paused: a delivery failed every attempt; see `failed_delivery`, then redeliver or resume.' },
+  failed_delivery: { description: 'The delivery that paused the subscription.', anyOf: [ref('WebhookDelivery'), { type: 'null' }] },
+  created_at: dateTime,
+  paused_at: nullable(dateTime),
+} as const;
+
+const webhookExample = {
+  id: 3,
+  url: 'https://crm.example.com/hooks/customer-hub',
+  events: ['customer.created', 'customer.updated', 'customer.merged'],
+  description: 'CRM sync',
+  status: 'active',
+  failed_delivery: null,
+  created_at: '2025-03-01T08:30:00.000Z',
+  paused_at: null,
+};
+
+const webhook = {
+  $id: 'Webhook',
+  title: 'Webhook',
+  description: 'A webhook subscription. Its secret is shown only when it is created.',
+  type: 'object',
+  additionalProperties: false,
+  required: Object.keys(webhookProperties),
+  properties: webhookProperties,
+  examples: [webhookExample],
+};
+
+const webhookCreated = {
+  $id: 'WebhookCreated',
+  title: 'WebhookCreated',
+  description: 'A new subscription with its signing secret: store it now, it is never shown again.',
+  type: 'object',
+  additionalProperties: false,
+  required: [...Object.keys(webhookProperties), 'secret'],
+  properties: { ...webhookProperties, secret: { type: 'string', description: 'Signs every delivery (HMAC-SHA256); shown once.' } },
+  examples: [{ ...webhookExample, secret: 'whsec_Yp0c1b9zQm6sX1hQkFf3mKzR2bS4W0uHq8tV5nE7aJc' }],
+};
+
+const webhookEvent = {
+  $id: 'WebhookEvent',
+  title: 'WebhookEvent',
+  description: `One event of a delivery. A delivery POSTs \`{ "events": [WebhookEvent, …] }\` with the headers
+\`Hub-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>" with the secret>\`, \`Hub-Delivery: <delivery id>\` and
+\`Hub-Subscription: <subscription id>\`. Customer events arrive in change-log order; run events in the order the runs failed.`,
+  type: 'object',
+  additionalProperties: false,
+  required: ['id', 'type', 'created_at', 'data'],
+  properties: {
+    id: { type: 'string', description: '`change:<position>` or `run:<position>`: the same on every redelivery.' },
+    type: { type: 'string', enum: WEBHOOK_EVENTS },
+    created_at: dateTime,
+    data: { description: 'A Change (as in `GET /v1/changes`) for customer events; a Run (as in `GET /v1/runs/{id}`) for run.failed.', anyOf: [ref('Change'), ref('Run')] },
+  },
+};
+
 export function registerSchemas(app: FastifyInstance): void {
   for (const name of referencedDefs) app.addSchema({ $id: name, ...canonicalDefs[name] });
-  for (const schema of [goldenAttributes, lineageEntry, customerSummary, sourceRecord, customer, merged, timelineItem, change, run, source, quarantineEntry]) {
+  for (const schema of [
+    goldenAttributes,
+    lineageEntry,
+    customerSummary,
+    sourceRecord,
+    customer,
+    merged,
+    timelineItem,
+    change,
+    run,
+    source,
+    quarantineEntry,
+    lookupResult,
+    webhookDelivery,
+    webhook,
+    webhookCreated,
+    webhookEvent,
+  ]) {
     app.addSchema(schema);
   }
 }

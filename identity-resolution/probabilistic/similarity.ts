@@ -89,3 +89,38 @@ export function damerauLevenshtein(a: string, b: string): number {
   }
   return rowPrev[lb];
 }
+
+const counts = new Int32Array(128);
+
+/**
+ * Jaro–Winkler when it can reach `floor`, else 0. Jaro cannot exceed (c/|a| + c/|b| + 1) / 3 with c the
+ * characters the strings have in common (as multisets), and the prefix bonus at most closes 40% of the
+ * rest; checking that bound first costs O(|a| + |b|) and skips most dissimilar pairs, which are most pairs.
+ */
+export function jaroWinklerAbove(a: string, b: string, floor: number): number {
+  if (a === b) return 1;
+  let ascii = true;
+  for (let i = 0; i < a.length; i++) {
+    const ch = a.charCodeAt(i);
+    if (ch >= 128) ascii = false;
+    else counts[ch]++;
+  }
+  let common = 0;
+  for (let i = 0; i < b.length; i++) {
+    const ch = b.charCodeAt(i);
+    if (ch >= 128) ascii = false;
+    else if (counts[ch] > 0) {
+      counts[ch]--;
+      common++;
+    }
+  }
+  for (let i = 0; i < a.length; i++) {
+    const ch = a.charCodeAt(i);
+    if (ch < 128) counts[ch] = 0;
+  }
+  if (ascii) {
+    const jaroBound = common === 0 ? 0 : (common / a.length + common / b.length + 1) / 3;
+    if (jaroBound + 0.4 * (1 - jaroBound) < floor) return 0;
+  }
+  return jaroWinkler(a, b);
+}
