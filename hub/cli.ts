@@ -15,6 +15,7 @@ import { createLogger, silentLogger } from './log.js';
 import { executeRun, getRun, remapSource, requestSync, type RunRow } from './sync.js';
 import { startWorker } from './worker.js';
 import { startScheduler } from './scheduler.js';
+import { startWebhookDelivery } from './webhooks.js';
 import { findConnector } from '../connectors/index.js';
 import { buildApp } from './app.js';
 import { createApiKeyWithId, ensureAdminKey, parseScopes, revokeApiKey, SCOPES } from './auth.js';
@@ -65,6 +66,7 @@ async function serve(options: { config?: string }, parts: { api: boolean; worker
   const runtime = await bootHub({ configPath: await configPath(options.config) });
   const scheduler = startScheduler(runtime);
   if (parts.worker) await startWorker(runtime, runtime.shutdown.signal);
+  const webhooks = parts.worker ? startWebhookDelivery(runtime, { signal: runtime.shutdown.signal }) : undefined;
   let close = async () => undefined as void;
   if (parts.api) {
     const app = await buildApp(runtime);
@@ -82,6 +84,7 @@ async function serve(options: { config?: string }, parts: { api: boolean; worker
   await waitForSignal();
   await scheduler.stop();
   await close();
+  await webhooks?.stop();
   await runtime.stop();
 }
 

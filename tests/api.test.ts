@@ -164,6 +164,15 @@ describe('health and documents', () => {
         'GET /v1/runs/{id}',
         'GET /v1/sources',
         'POST /v1/sources/{name}/sync',
+        'GET /v1/lookup',
+        'PUT /v1/customers/{id}/consent',
+        'GET /v1/webhooks',
+        'POST /v1/webhooks',
+        'GET /v1/webhooks/{id}',
+        'DELETE /v1/webhooks/{id}',
+        'GET /v1/webhooks/{id}/deliveries',
+        'POST /v1/webhooks/{id}/redeliver',
+        'POST /v1/webhooks/{id}/resume',
       ].sort(),
     );
     expect(body.info.title).toBe('customer-hub');
@@ -457,6 +466,7 @@ describe('GET /v1/changes', () => {
       cause_id: '1',
       actor: 'source:shop',
       created_at: expect.any(String),
+      customer: expect.objectContaining({ id: ids.plain[2] }),
     });
     const rest = await get(`/v1/changes?after=${page.body.next_after}`);
     expect(rest.body.data.map((change: { position: number; detail: unknown }) => [change.position, change.detail])).toEqual([[fifth, {}]]);
