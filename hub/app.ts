@@ -18,6 +18,8 @@ import { quarantineRoutes } from './routes/quarantine.js';
 import { lookupRoutes } from './routes/lookup.js';
 import { webhookRoutes } from './routes/webhooks.js';
 import { registerIdempotency } from './idempotency.js';
+import { operationRoutes } from './routes/operations.js';
+import { httpSeconds } from './metrics.js';
 
 const DESCRIPTION = `Golden customer records built from every connected source, with the lineage of each value.
 
@@ -38,6 +40,10 @@ export async function buildApp(hub: Hub, options: { logger?: boolean } = {}): Pr
   registerAuth(app, hub.pool);
   registerIdempotency(app, hub.pool);
   registerSchemas(app);
+  // API latency by route pattern (not the raw URL, which would make a series per id).
+  app.addHook('onResponse', async (request, reply) => {
+    httpSeconds.observe({ method: request.method, route: request.routeOptions.url ?? 'unknown', status: String(reply.statusCode) }, reply.elapsedTime / 1000);
+  });
 
   await app.register(swagger, {
     openapi: {
@@ -93,6 +99,6 @@ export async function buildApp(hub: Hub, options: { logger?: boolean } = {}): Pr
     async () => app.swagger(),
   );
 
-  for (const routes of [customerRoutes, lookupRoutes, changeRoutes, sourceRoutes, runRoutes, quarantineRoutes, webhookRoutes]) await app.register(routes, { hub });
+  for (const routes of [operationRoutes, customerRoutes, lookupRoutes, changeRoutes, sourceRoutes, runRoutes, quarantineRoutes, webhookRoutes]) await app.register(routes, { hub });
   return app;
 }

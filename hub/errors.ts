@@ -4,6 +4,7 @@
  * client: unknown errors become HUB_ERR_INTERNAL and go to the log, never their message or stack.
  */
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from 'fastify';
+import { isDatabaseUnavailable } from './db/database.js';
 
 export const errorCatalogue = {
   HUB_ERR_VALIDATION: { status: 400, message: '{field} {reason}' },
@@ -119,6 +120,8 @@ function toHubError(error: FastifyError, request: FastifyRequest): HubError {
     if (status === 415) return new HubError('HUB_ERR_UNSUPPORTED_MEDIA_TYPE', { reason: error.message });
     return new HubError('HUB_ERR_BAD_REQUEST', { reason: error.message });
   }
+  // The database restarting is not our bug: the client may retry, and /ready says not ready meanwhile.
+  if (isDatabaseUnavailable(error)) return new HubError('HUB_ERR_UNAVAILABLE', { reason: 'The database is not reachable; try again shortly.' }, undefined, { 'retry-after': '5' });
   return new HubError('HUB_ERR_INTERNAL', { requestId: request.id });
 }
 

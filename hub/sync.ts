@@ -16,6 +16,7 @@ import { compileMapping, loadMappingFile } from '../mapping/engine.js';
 import { resolveRecords } from '../identity-resolution/resolve.js';
 import { mapRawRecords, noCounts, storePage, type Counts, type SourceMapping } from './ingest.js';
 import { sendSyncJob } from './queue.js';
+import { recordsQuarantined, recordsRead, resolutionSeconds, syncRuns } from './metrics.js';
 import * as sql from './sql.js';
 
 export interface Hub {
@@ -149,15 +150,21 @@ async function readStreams(hub: Hub, run: RunRow, signal?: AbortSignal): Promise
     for (const stream of connector.streams(config)) {
       const { rows } = await hub.pool.query<{ state: StreamState }>(sql.getStreamState(source.name, stream.name));
       for await (const page of connector.read(stream.name, rows[0]?.state, config, context)) {
-        await inTransaction(hub.pool, async (client) => {
-          const counts = await storePage(client, { stream: stream.name, runId, target, cause: { cause: 'run', causeId: String(runId), actor: `source:${source.name}` } }, page);
+        const timer = resolutionSeconds.startTimer();
+        const counts = await inTransaction(hub.pool, async (client) => {
+          const pageCounts = await storePage(client, { stream: stream.name, runId, target, cause: { cause: 'run', causeId: String(runId), actor: `source:${source.name}` } }, page);
           await client.query(sql.saveStreamState(source.name, stream.name, page.state));
-          await client.query(sql.addRunCounts(runId, counts, { stream: stream.name, ...page.progress }));
+          await client.query(sql.addRunCounts(runId, pageCounts, { stream: stream.name, ...page.progress }));
+          return pageCounts;
         });
+        timer();
+        recordsRead.inc({ source: source.name }, counts.read);
+        recordsQuarantined.inc({ source: source.name }, counts.quarantined);
         if (signal?.aborted) throw new RunInterrupted('the hub is shutting down');
       }
     }
     await hub.pool.query(sql.finishRun(runId, 'succeeded', null));
+    syncRuns.inc({ source: run.source, status: 'succeeded' });
     log.info('sync run succeeded');
   } catch (error) {
     if (error instanceof RunInterrupted || isDatabaseUnavailable(error)) {
@@ -168,6 +175,7 @@ async function readStreams(hub: Hub, run: RunRow, signal?: AbortSignal): Promise
     if (error instanceof ConnectorError && error.kind === 'system') log.error({ err: error }, 'sync run failed');
     else log.warn({ error: describeFailure(error) }, 'sync run failed');
     await hub.pool.query(sql.finishRun(runId, 'failed', describeFailure(error)));
+    syncRuns.inc({ source: run.source, status: 'failed' });
   }
 }
 

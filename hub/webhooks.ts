@@ -8,6 +8,7 @@
  * subscription at a time, the next attempt's time survives restarts, and the next batch is never built while an
  * older delivery is open, so events arrive in change-log order even across retries.
  */
+import { webhookFailures } from './metrics.js';
 import { createHmac, randomBytes, randomUUID } from 'node:crypto';
 import type { Hub } from './sync.js';
 import type { Pool } from './db/database.js';
@@ -185,6 +186,7 @@ async function serveSubscription(hub: Hub, id: number, owner: string, options: t
       if (delivery.status === 'failed' || !delivery.due) return;
       const outcome = await attempt(pool, subscription, delivery, options);
       if (outcome.status !== 'succeeded') {
+        webhookFailures.inc();
         hub.log.warn({ subscription: id, delivery: Number(delivery.id), attempts: outcome.attempts, error: outcome.error }, outcome.status === 'failed' ? 'webhook paused' : 'webhook delivery failed');
         return;
       }

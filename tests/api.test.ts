@@ -155,6 +155,8 @@ describe('health and documents', () => {
     expect(operations.map((entry) => entry.route).sort()).toEqual(
       [
         'GET /health',
+        'GET /ready',
+        'GET /metrics',
         'GET /openapi.json',
         'GET /v1/changes',
         'GET /v1/customers',
@@ -181,7 +183,7 @@ describe('health and documents', () => {
     const errorRef = { content: { 'application/json': { schema: { $ref: '#/components/schemas/HubError' } } } };
     for (const { route, operation } of operations) {
       expect(operation.responses['400'], route).toMatchObject(errorRef);
-      if (route.includes('/v1/')) {
+      if (route.includes('/v1/') || route === 'GET /metrics') {
         expect(operation.security, route).toEqual([{ apiKey: [] }]);
         expect(operation.responses['401'], route).toMatchObject(errorRef);
         expect(operation.responses['403'], route).toMatchObject(errorRef);
