@@ -1,0 +1,189 @@
+/**
+ * The IMAP connector (imapflow + mailparser): the configured folders, read incrementally by UIDVALIDITY + UID
+ * (RFC 3501 §2.3.1.1). Per message it fetches ENVELOPE, INTERNALDATE, BODYSTRUCTURE and the References header
+ * (not in ENVELOPE), then the first text part, bounded, for a snippet: attachment bodies are never downloaded.
+ * A changed UIDVALIDITY re-reads that folder; records are keyed by Message-ID, so this adds no duplicates.
+ */
+import { fileURLToPath } from 'node:url';
+import { ImapFlow, type FetchMessageObject, type MessageStructureObject } from 'imapflow';
+import { simpleParser } from 'mailparser';
+import { ConnectorError, type ConnectorContext, type PulledConnector, type RecordPage, type RejectedRecord, type SourceRecord, type StreamState } from '../kit/contract.js';
+import type { ImapConfig } from './config.gen.js';
+import configSchema from './config.schema.json' with { type: 'json' };
+import { toRecord, updateThreads, type FetchedMessage, type MessageData, type OpenThread } from './messages.js';
+
+export const MESSAGES_STREAM = 'messages';
+
+interface FolderState {
+  uidvalidity: string;
+  last_uid: number;
+  /** HIGHESTMODSEQ when the server offers CONDSTORE (RFC 7162): unchanged with the same UIDNEXT means nothing to read. */
+  highest_modseq?: string;
+  uid_next?: number;
+}
+
+export interface ImapStreamState extends StreamState {
+  folders: Record<string, FolderState>;
+  threads: Record<string, OpenThread>;
+}
+
+/** Snippets are read from at most this many bytes of the text part. */
+const SNIPPET_BYTES = 16 * 1024;
+
+export const connector: PulledConnector<ImapConfig> = {
+  kind: 'pulled',
+  name: 'imap',
+  configSchema,
+  defaultMappingPath: fileURLToPath(new URL('./mapping.yaml', import.meta.url)),
+  streams: () => [{ name: MESSAGES_STREAM, recordSchema: { type: 'object' }, primaryKey: ['message_id'], cursorField: 'date' }],
+  check,
+  read,
+};
+
+function client(config: ImapConfig): ImapFlow {
+  if ((config.password === undefined) === (config.access_token === undefined)) throw new ConnectorError('Set exactly one of password and access_token.', 'config');
+  return new ImapFlow({
+    host: config.host,
+    port: config.port ?? 993,
+    secure: config.secure ?? true,
+    auth: config.access_token !== undefined ? { user: config.user, accessToken: config.access_token } : { user: config.user, pass: config.password },
+    logger: false,
+  });
+}
+
+async function connect(config: ImapConfig): Promise<ImapFlow> {
+  const imap = client(config);
+  try {
+    await imap.connect();
+  } catch (error) {
+    const failure = error as { authenticationFailed?: boolean; code?: string; message: string };
+    if (failure.authenticationFailed) throw new ConnectorError(`The IMAP server refused the login of ${config.user}: check the password or token.`, 'config', { cause: error });
+    throw new ConnectorError(`Cannot connect to ${config.host}: ${failure.message}`, 'transient', { cause: error });
+  }
+  return imap;
+}
+
+async function check(config: ImapConfig): Promise<{ ok: boolean; message: string }> {
+  try {
+    const imap = await connect(config);
+    try {
+      const counts: string[] = [];
+      for (const folder of config.folders ?? ['INBOX']) {
+        const status = await imap.status(folder, { messages: true });
+        counts.push(`${folder}: ${status ? (status.messages ?? 0) : 'not found'}`);
+      }
+      return { ok: true, message: `Logged in as ${config.user}; ${counts.join(', ')} messages.` };
+    } finally {
+      await imap.logout().catch(() => undefined);
+    }
+  } catch (error) {
+    return { ok: false, message: (error as Error).message };
+  }
+}
+
+function stateOf(state: StreamState | undefined): ImapStreamState {
+  const given = state as Partial<ImapStreamState> | undefined;
+  return { folders: { ...(given?.folders ?? {}) }, threads: { ...(given?.threads ?? {}) } };
+}
+
+/** The first inline text part (plain before html), and the names of the attachments, from BODYSTRUCTURE. */
+function parts(node: MessageStructureObject | undefined): { text?: { part: string; html: boolean }; attachments: string[] } {
+  const attachments: string[] = [];
+  let plain: string | undefined;
+  let html: string | undefined;
+  const walk = (item: MessageStructureObject) => {
+    if (item.childNodes?.length) return item.childNodes.forEach(walk);
+    const attachment = item.disposition === 'attachment' || Boolean(item.dispositionParameters?.filename);
+    if (attachment) attachments.push(item.dispositionParameters?.filename ?? item.parameters?.name ?? item.type);
+    else if (item.type === 'text/plain') plain ??= item.part ?? '1';
+    else if (item.type === 'text/html') html ??= item.part ?? '1';
+  };
+  if (node) walk(node);
+  return { text: plain ? { part: plain, html: false } : html ? { part: html, html: true } : undefined, attachments };
+}
+
+function snippetOf(text: string, html: boolean, length: number): string {
+  const plain = html ? text.replace(/<(style|script)[\s\S]*?<\/\1>/gi, ' ').replace(/<[^>]+>/g, ' ').replace(/&nbsp;/g, ' ').replace(/&amp;/g, '&') : text;
+  // Quoted replies (`> …`) and the line introducing them say nothing new.
+  const lines = plain.split(/\r?\n/).filter((line) => !line.startsWith('>'));
+  return lines.join(' ').replace(/\s+/g, ' ').trim().slice(0, length);
+}
+
+async function readStream(stream: NodeJS.ReadableStream): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(Buffer.from(chunk as Buffer));
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+async function* read(stream: string, state: StreamState | undefined, config: ImapConfig, ctx: ConnectorContext): AsyncGenerator<RecordPage> {
+  if (stream !== MESSAGES_STREAM) throw new ConnectorError(`The IMAP source ${ctx.source} has no stream '${stream}'.`, 'config');
+  const current = stateOf(state);
+  const ownDomains = (config.own_domains ?? []).map((domain) => domain.toLowerCase());
+  const afterHours = config.awaiting_reply_after_hours ?? 48;
+  const batch = config.batch_size ?? 200;
+  const imap = await connect(config);
+  try {
+    for (const folder of config.folders ?? ['INBOX']) {
+      const box = await imap.mailboxOpen(folder, { readOnly: true }).catch((error: Error) => {
+        throw new ConnectorError(`The folder '${folder}' cannot be opened: ${error.message}`, 'config', { cause: error });
+      });
+      const uidvalidity = String(box.uidValidity);
+      let folderState: FolderState | undefined = current.folders[folder];
+      if (folderState && folderState.uidvalidity !== uidvalidity) {
+        ctx.log.warn({ source: ctx.source, folder, was: folderState.uidvalidity, now: uidvalidity }, 'UIDVALIDITY changed: reading the folder again');
+        folderState = undefined;
+      }
+      folderState ??= { uidvalidity, last_uid: 0 };
+      const modseq = box.highestModseq === undefined ? undefined : String(box.highestModseq);
+      if (modseq !== undefined && folderState.highest_modseq === modseq && folderState.uid_next === box.uidNext) continue;
+
+      while (folderState.last_uid + 1 < box.uidNext) {
+        if (ctx.signal?.aborted) return;
+        const from = folderState.last_uid + 1;
+        const to = Math.min(from + batch - 1, box.uidNext - 1);
+        const fetched: FetchMessageObject[] = [];
+        for await (const message of imap.fetch(`${from}:${to}`, { uid: true, envelope: true, internalDate: true, bodyStructure: true, headers: ['references'] }, { uid: true })) {
+          if (message.uid >= from) fetched.push(message);
+        }
+        const records: SourceRecord[] = [];
+        const rejected: RejectedRecord[] = [];
+        for (const message of fetched) {
+          const { text, attachments } = parts(message.bodyStructure);
+          let snippet = '';
+          if (text && (config.snippet_chars ?? 280) > 0) {
+            // Only the text part, at most SNIPPET_BYTES of it: never an attachment's body.
+            const download = await imap.download(String(message.uid), text.part, { uid: true, maxBytes: SNIPPET_BYTES });
+            if (download && 'content' in download && download.content) snippet = snippetOf(await readStream(download.content), text.html, config.snippet_chars ?? 280);
+          }
+          const header = message.headers ? await simpleParser(message.headers, { skipHtmlToText: true, skipTextToHtml: true, skipImageLinks: true }) : undefined;
+          const references = header?.references === undefined ? [] : Array.isArray(header.references) ? header.references : header.references.split(/\s+/);
+          const result = toRecord({ folder, uid: message.uid, envelope: message.envelope as FetchedMessage['envelope'], internalDate: message.internalDate as Date | undefined, references, snippet, attachments }, ownDomains);
+          if ('data' in result) records.push(result);
+          else rejected.push(result);
+        }
+        folderState = { ...folderState, last_uid: to };
+        current.folders[folder] = folderState;
+        yield { records: withThreads(current, records, afterHours), rejected, state: { ...current } };
+      }
+      current.folders[folder] = { ...folderState, highest_modseq: modseq, uid_next: box.uidNext };
+    }
+    // Threads age without new mail: mark those now past the limit.
+    const aged = updateThreads(current.threads, [], new Date(), afterHours);
+    yield { records: aged.map((data) => ({ externalId: data.message_id, data })), state: { ...current } };
+  } finally {
+    await imap.logout().catch(() => undefined);
+  }
+}
+
+/** The page's records with their thread status, plus earlier messages whose status the page changed. */
+function withThreads(current: ImapStreamState, records: SourceRecord[], afterHours: number): SourceRecord[] {
+  const changed = new Map(updateThreads(current.threads, records.map((record) => record.data as MessageData), new Date(), afterHours).map((data) => [data.message_id, data]));
+  const awaiting = new Set(Object.values(current.threads).filter((thread) => thread.awaiting).map((thread) => thread.message.message_id));
+  const page = records.map((record) => {
+    const data = record.data as MessageData;
+    const status = changed.get(data.message_id)?.status ?? (awaiting.has(data.message_id) ? 'awaiting_reply' : data.status);
+    changed.delete(data.message_id);
+    return { ...record, data: { ...data, status } };
+  });
+  return [...page, ...[...changed.values()].map((data) => ({ externalId: data.message_id, data }))];
+}

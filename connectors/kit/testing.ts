@@ -1,0 +1,30 @@
+/** Helpers for connector tests: read a whole stream, load a JSON fixture, record requests nock saw. */
+import { readFileSync } from 'node:fs';
+import { silentLogger } from '../../hub/log.js';
+import type { ConnectorContext, PulledConnector, RecordPage, StreamState } from './contract.js';
+
+export const testContext: ConnectorContext = { source: 'test-source', log: silentLogger, baseDir: '.' };
+
+export async function readStream<Config>(connector: PulledConnector<Config>, stream: string, config: Config, state?: StreamState): Promise<RecordPage[]> {
+  const pages: RecordPage[] = [];
+  for await (const page of connector.read(stream, state, config, testContext)) pages.push(page);
+  return pages;
+}
+
+/** A fixture next to the test: `fixture(import.meta.url, 'fixtures/x.json')`. */
+export function fixture<T = any>(base: string, path: string): T {
+  const text = readFileSync(new URL(path, base), 'utf8');
+  return (path.endsWith('.json') ? JSON.parse(text) : text) as T;
+}
+
+/** Captures request bodies in a nock body matcher, so a test asserts each one exactly. */
+export function bodies(): { seen: unknown[]; match: (body: unknown) => boolean } {
+  const seen: unknown[] = [];
+  return { seen, match: (body) => (seen.push(body), true) };
+}
+
+/** A fake sleep: records each wait, waits for nothing. */
+export function fakeSleep(): { waits: number[]; sleep: (ms: number) => Promise<void> } {
+  const waits: number[] = [];
+  return { waits, sleep: async (ms) => void waits.push(ms) };
+}

@@ -1,0 +1,181 @@
+import nock from 'nock';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { compileMapping, loadMappingFile } from '../../mapping/engine.js';
+import { ConnectorError } from '../kit/contract.js';
+import { bodies, fakeSleep, fixture, readStream, testContext } from '../kit/testing.js';
+import { createWooHttp } from './client.js';
+import type { WoocommerceConfig } from './config.gen.js';
+import { connector as defaultConnector, createWooConnector } from './connector.js';
+import { writeCustomer } from './write-back.js';
+
+const store = 'https://shop.example.com';
+const config: WoocommerceConfig = { url: 'https://shop.example.com/', consumer_key: 'ck_test_key_1234', consumer_secret: 'cs_test_secret_5678', per_page: 2, lookback_seconds: 1 };
+const load = (name: string) => fixture(import.meta.url, `fixtures/${name}`);
+const basic = `Basic ${Buffer.from('ck_test_key_1234:cs_test_secret_5678').toString('base64')}`;
+const paging = (total: number, pages: number) => ({ 'X-WP-Total': String(total), 'X-WP-TotalPages': String(pages) });
+const ordersQuery = (extra: Record<string, string>) => ({ dates_are_gmt: 'true', orderby: 'modified', order: 'asc', per_page: '2', ...extra });
+
+beforeAll(() => nock.disableNetConnect());
+afterEach(() => nock.cleanAll());
+afterAll(() => nock.enableNetConnect());
+
+const api = () => nock(store, { reqheaders: { authorization: basic } });
+function setup() {
+  const { waits, sleep } = fakeSleep();
+  return { waits, connector: createWooConnector({ sleep }) };
+}
+
+describe('woocommerce: orders', () => {
+  it('reads orders by modified date, re-anchoring modified_after on the cursor after each page, until X-WP-TotalPages', async () => {
+    const scope = api()
+      .get('/wp-json/wc/v3/orders')
+      .query(ordersQuery({ page: '1' }))
+      .reply(200, load('orders-page-1.json'), paging(4, 2))
+      // Both orders of page 1 share 16:28:08: asked again from one second before, nothing new comes
+      // back, so the same anchor's next page is read.
+      .get('/wp-json/wc/v3/orders')
+      .query(ordersQuery({ modified_after: '2017-03-22T16:28:07', page: '1' }))
+      .reply(200, load('orders-page-1.json'), paging(4, 2))
+      .get('/wp-json/wc/v3/orders')
+      .query(ordersQuery({ modified_after: '2017-03-22T16:28:07', page: '2' }))
+      .reply(200, load('orders-page-2.json'), paging(4, 2));
+    const { connector } = setup();
+
+    const pages = await readStream(connector, 'orders', config);
+
+    expect(pages.map((page) => page.records.map((record) => record.externalId))).toEqual([['727', '728'], [], ['729']]);
+    expect(pages[0].records[1].data).toMatchObject({ customer_id: 0, billing: { email: 'guest.buyer@example.com' } });
+    expect(pages.map((page) => page.state)).toEqual([
+      { cursor: '2017-03-22T16:28:08', seen: { '727': '2017-03-22T16:28:08', '728': '2017-03-22T16:28:08' } },
+      { cursor: '2017-03-22T16:28:08', seen: { '727': '2017-03-22T16:28:08', '728': '2017-03-22T16:28:08' } },
+      { cursor: '2017-03-23T09:00:00', seen: { '729': '2017-03-23T09:00:00' } },
+    ]);
+    // The order with an unreadable date_modified_gmt is quarantined; the stream goes on.
+    expect(pages[2].rejected).toEqual([
+      { externalId: '730', field: 'date_modified_gmt', reason: `'date_modified_gmt' is not a timestamp ("yesterday")`, payload: load('orders-page-2.json')[1] },
+    ]);
+    expect(scope.isDone()).toBe(true);
+  });
+
+  it('resumes from state: the second order with the boundary timestamp arrives, the first is not read twice', async () => {
+    api()
+      .get('/wp-json/wc/v3/orders')
+      .query(ordersQuery({ modified_after: '2017-03-22T16:28:07', page: '1' }))
+      .reply(200, load('orders-page-1.json'), paging(4, 2))
+      .get('/wp-json/wc/v3/orders')
+      .query(ordersQuery({ modified_after: '2017-03-22T16:28:07', page: '2' }))
+      .reply(200, load('orders-page-2.json'), paging(4, 2));
+    const { connector } = setup();
+
+    const pages = await readStream(connector, 'orders', config, { cursor: '2017-03-22T16:28:08', seen: { '727': '2017-03-22T16:28:08' } });
+
+    expect(pages.flatMap((page) => page.records.map((record) => record.externalId))).toEqual(['728', '729']);
+  });
+
+  it('retries a 429 after Retry-After and a 500, inside the page loop', async () => {
+    api()
+      .get('/wp-json/wc/v3/orders')
+      .query(true)
+      .reply(429, '<html>Too Many Requests</html>', { 'Retry-After': '3' })
+      .get('/wp-json/wc/v3/orders')
+      .query(true)
+      .reply(500, { code: 'internal_server_error', message: 'There has been a critical error on this website.' })
+      .get('/wp-json/wc/v3/orders')
+      .query(ordersQuery({ page: '1' }))
+      .reply(200, [], paging(0, 0));
+    const { connector, waits } = setup();
+
+    const pages = await readStream(connector, 'orders', config);
+
+    expect(waits[0]).toBe(3000);
+    expect(waits).toHaveLength(2);
+    expect(pages).toEqual([{ records: [], state: { seen: {} }, progress: { done: 0 } }]);
+  });
+
+  it('fails at once on 401 with a message naming woocommerce, and check reports it', async () => {
+    const scope = api().get('/wp-json/wc/v3/orders').query(true).twice().reply(401, load('error-401.json'));
+    const { connector, waits } = setup();
+
+    const error = (await readStream(connector, 'orders', config).catch((caught: unknown) => caught)) as ConnectorError;
+    const checked = await connector.check(config, testContext);
+
+    expect(error).toBeInstanceOf(ConnectorError);
+    expect(error.kind).toBe('config');
+    expect(error.message).toBe('The credentials were refused by woocommerce (HTTP 401 on GET /wp-json/wc/v3/orders)');
+    expect(checked).toEqual({ ok: false, message: error.message });
+    expect(waits).toEqual([]);
+    expect(scope.isDone()).toBe(true);
+  });
+
+  it('check counts the orders', async () => {
+    api().get('/wp-json/wc/v3/orders').query({ per_page: '1' }).reply(200, [load('orders-page-1.json')[0]], paging(4, 4));
+    expect(await setup().connector.check(config, testContext)).toEqual({ ok: true, message: 'Connected to the WooCommerce store at https://shop.example.com/: 4 orders' });
+  });
+});
+
+describe('woocommerce: customers', () => {
+  const customersQuery = (page: string) => ({ per_page: '2', page, orderby: 'id', order: 'asc', role: 'all' });
+
+  it('sweeps every customer each run, with the page to resume at in the checkpoint, and quarantines one without id', async () => {
+    api()
+      .get('/wp-json/wc/v3/customers')
+      .query(customersQuery('1'))
+      .reply(200, load('customers-page-1.json'), paging(4, 2))
+      .get('/wp-json/wc/v3/customers')
+      .query(customersQuery('2'))
+      .reply(200, load('customers-page-2.json'), paging(4, 2));
+    const { connector } = setup();
+
+    // A complete sweep in the state starts again at page 1.
+    const pages = await readStream(connector, 'customers', config, { next_page: 1, complete: true });
+
+    expect(pages.map((page) => page.records.map((record) => record.externalId))).toEqual([['25', '26'], ['27']]);
+    expect(pages.map((page) => page.state)).toEqual([{ next_page: 2, complete: false }, { next_page: 1, complete: true }]);
+    expect(pages.map((page) => page.progress)).toEqual([{ done: 2, total: 4 }, { done: 4, total: 4 }]);
+    expect(pages[1].rejected).toEqual([{ reason: "customer without a positive integer 'id'", field: 'id', payload: load('customers-page-2.json')[1] }]);
+  });
+
+  it('resumes an interrupted sweep at its next page', async () => {
+    const scope = api().get('/wp-json/wc/v3/customers').query(customersQuery('2')).reply(200, load('customers-page-2.json'), paging(4, 2));
+
+    const pages = await readStream(setup().connector, 'customers', config, { next_page: 2, complete: false });
+
+    expect(pages.map((page) => page.records.map((record) => record.externalId))).toEqual([['27']]);
+    expect(scope.isDone()).toBe(true);
+  });
+});
+
+describe('woocommerce: write-back', () => {
+  it('PUTs the customer fields, the phone into billing and the golden id into meta_data', async () => {
+    const sent = bodies();
+    api().put('/wp-json/wc/v3/customers/25', sent.match).reply(200, load('customer-update.json'));
+
+    const saved = await writeCustomer(createWooHttp(config), config, '25', {
+      email: 'john.doe@new.example.com',
+      first_name: 'John',
+      phone: '+15555550123',
+      golden_id: 'g-42',
+    });
+
+    expect(sent.seen).toEqual([
+      { email: 'john.doe@new.example.com', first_name: 'John', billing: { phone: '+15555550123' }, meta_data: [{ key: 'customer_hub_golden_id', value: 'g-42' }] },
+    ]);
+    expect(saved).toMatchObject({ id: 25, email: 'john.doe@new.example.com' });
+    expect(await writeCustomer(createWooHttp(config), config, '25', {})).toBeUndefined();
+  });
+});
+
+describe('woocommerce: default mapping', () => {
+  it('identifies a guest order by its billing email, and maps amount, currency and status', async () => {
+    const mapping = compileMapping(await loadMappingFile(defaultConnector.defaultMappingPath));
+    const guest = mapping.map('orders', load('orders-page-1.json')[1], { source: 'woo', stream: 'orders', defaultRegion: 'US' });
+    const customer = mapping.map('customers', load('customers-page-1.json')[1], { source: 'woo', stream: 'customers', defaultRegion: 'US' });
+
+    expect(guest).toMatchObject({
+      ok: true,
+      record: { person: { emails: [{ address: 'guest.buyer@example.com' }] }, interactions: [{ kind: 'order', external_id: '728', status: 'completed', amount: 18, currency: 'USD' }] },
+    });
+    expect(guest.ok && guest.record.identifiers).toBeUndefined();
+    expect(customer).toMatchObject({ ok: true, record: { identifiers: [{ scheme: 'woocommerce:customer_id', value: '26' }], organisation: { name: 'Silva Ltda' } } });
+  });
+});
