@@ -125,6 +125,12 @@ describe('parse_timestamp', () => {
     else process.env.TZ = zone;
   });
 
+  it("reads OData v2's /Date(milliseconds)/, with or without an offset", () => {
+    expect(transforms.parse_timestamp('/Date(1704447000000)/', {}, ctx)).toBe('2024-01-05T09:30:00.000Z');
+    expect(transforms.parse_timestamp('/Date(1704447000000+0100)/', {}, ctx)).toBe('2024-01-05T09:30:00.000Z');
+    expect(() => transforms.parse_timestamp('/Date(soon)/', {}, ctx)).toThrow(TransformError);
+  });
+
   it('reads ISO 8601 with an offset as that instant', () => {
     expect(transforms.parse_timestamp('2024-01-05T10:30:00+01:00', {}, ctx)).toBe('2024-01-05T09:30:00.000Z');
     expect(transforms.parse_timestamp('2024-01-05T10:30:00Z', { timezone: '+05:00' }, ctx)).toBe('2024-01-05T10:30:00.000Z');
@@ -265,6 +271,16 @@ describe('default', () => {
     expect(transforms.default(null, { value: 0 }, ctx)).toBe(0);
     expect(transforms.default('Jane', { value: 'unknown' }, ctx)).toBe('Jane');
     expect(transforms.default(false, { value: true }, ctx)).toBe(false);
+  });
+});
+
+describe('empty_if', () => {
+  it('turns placeholder values into empty ones and keeps the rest', () => {
+    expect(transforms.empty_if(0, { values: [0, 'n/a'] }, ctx)).toBeUndefined();
+    expect(transforms.empty_if(' N/A ', { values: [0, 'n/a'] }, ctx)).toBeUndefined();
+    expect(transforms.empty_if('0', { values: [0] }, ctx)).toBeUndefined();
+    expect(transforms.empty_if(42, { values: [0] }, ctx)).toBe(42);
+    expect(transforms.empty_if('', { values: ['x'] }, ctx)).toBeUndefined();
   });
 });
 

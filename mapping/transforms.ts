@@ -129,6 +129,9 @@ export const transforms: { [Name in TransformName]: Transform<TransformOptions<N
 
   parse_timestamp: textual((input, options) => {
     const trimmed = input.trim();
+    // OData v2 (SAP) writes times as /Date(milliseconds)/, optionally with an offset that does not change the instant.
+    const odata = !options.format && /^\/Date\((-?\d+)([+-]\d{4})?\)\/$/.exec(trimmed);
+    if (odata) return new Date(Number(odata[1])).toISOString();
     const date = parsed(options.format ? parse(trimmed, options.format, utcReference) : parseISO(trimmed, { in: (value) => new UtcDate(value) }));
     if (!date) throw new TransformError(`${quote(input)} is not a valid timestamp (expected ${options.format ?? 'ISO 8601'})`);
     const zoned = options.format ? formatHasZone(options.format) : isoOffset.test(trimmed);
@@ -162,6 +165,12 @@ export const transforms: { [Name in TransformName]: Transform<TransformOptions<N
   domain_from_email: textual((input) => emailAddress(input).split('@')[1]),
 
   default: (value, options) => (isEmpty(value) ? options.value : value),
+
+  empty_if: (value, options) => {
+    if (isEmpty(value)) return undefined;
+    const key = text(value).trim().toLowerCase();
+    return options.values.some((placeholder) => String(placeholder).trim().toLowerCase() === key) ? undefined : value;
+  },
 };
 
 function formatProblem(format: string): string | undefined {

@@ -175,7 +175,10 @@ describe('woocommerce: default mapping', () => {
       ok: true,
       record: { person: { emails: [{ address: 'guest.buyer@example.com' }] }, interactions: [{ kind: 'order', external_id: '728', status: 'completed', amount: 18, currency: 'USD' }] },
     });
+    // customer_id 0 marks a guest: no identifier, or every guest would be one customer.
     expect(guest.ok && guest.record.identifiers).toBeUndefined();
+    const registered = mapping.map('orders', load('orders-page-1.json')[0], { source: 'woo', stream: 'orders', defaultRegion: 'US' });
+    expect(registered.ok && registered.record.identifiers).toEqual([{ scheme: 'woocommerce:customer_id', value: '25', verified: true }]);
     expect(customer).toMatchObject({ ok: true, record: { identifiers: [{ scheme: 'woocommerce:customer_id', value: '26' }], organisation: { name: 'Silva Ltda' } } });
   });
 });

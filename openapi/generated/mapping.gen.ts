@@ -52,7 +52,8 @@ export type TransformName =
   | 'split_full_name'
   | 'map_values'
   | 'domain_from_email'
-  | 'default';
+  | 'default'
+  | 'empty_if';
 
 /**
  * How one source's raw records become CanonicalRecords: per stream, a list of rules from source fields (or constants) through named transforms to canonical targets.
@@ -109,6 +110,7 @@ export interface TransformCall {
   map_values?: MapValuesOptions;
   domain_from_email?: NoOptions;
   default?: DefaultOptions;
+  empty_if?: EmptyIfOptions;
 }
 export interface NoOptions {}
 export interface PhoneOptions {
@@ -153,4 +155,13 @@ export interface MapValuesOptions {
  */
 export interface DefaultOptions {
   value: Scalar;
+}
+/**
+ * Treats these placeholder values as empty (e.g. a customer id of 0 on guest orders, 'n/a'); matched case-insensitively on the trimmed text.
+ */
+export interface EmptyIfOptions {
+  /**
+   * @minItems 1
+   */
+  values: [Scalar, ...Scalar[]];
 }
