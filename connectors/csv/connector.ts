@@ -74,12 +74,19 @@ async function* read(stream: string, state: StreamState | undefined, config: Csv
   let rejected: RejectedRecord[] = [];
   let done = 0;
   let nextLine = Math.max(resumeAt, file.headerLine + 1);
-  const page = (complete: boolean): RecordPage => ({
-    records,
-    ...(rejected.length ? { rejected } : {}),
-    state: { file_hash: file.hash, next_line: nextLine, complete } satisfies CsvStreamState,
-    progress: { done, total },
-  });
+  // Every read from the first line is a full sweep of the file: rows no longer in it were deleted.
+  let sweepStart = resumeAt === 0;
+  const page = (complete: boolean): RecordPage => {
+    const sweep = { ...(sweepStart ? { start: true } : {}), ...(complete ? { end: true } : {}) };
+    sweepStart = false;
+    return {
+      records,
+      ...(rejected.length ? { rejected } : {}),
+      state: { file_hash: file.hash, next_line: nextLine, complete } satisfies CsvStreamState,
+      progress: { done, total },
+      sweep,
+    };
+  };
   for (const row of file.rows()) {
     // Rows before the checkpoint are still parsed: duplicate ids are found against the whole file.
     const result = toRecord(row, file.columns, idColumn, firstLineOfId);

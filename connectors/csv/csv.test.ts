@@ -157,7 +157,7 @@ describe('csv connector: bad rows', () => {
   it('ends a file with a header and no rows with one empty, complete page', async () => {
     const pages = await readAll({ path: 'header-only.csv' });
 
-    expect(pages).toEqual([{ records: [], state: { file_hash: hashOf(pages), next_line: 2, complete: true }, progress: { done: 0, total: 0 } }]);
+    expect(pages).toEqual([{ records: [], state: { file_hash: hashOf(pages), next_line: 2, complete: true }, progress: { done: 0, total: 0 }, sweep: { start: true, end: true } }]);
   });
 
   it('numbers rows by line when there is no id column', async () => {
@@ -220,6 +220,14 @@ describe('csv connector: pages and checkpoints', () => {
       "line 8: duplicate id 'A1' in column 'customer_id', first on line 2",
     ]);
     expect(resumed.flatMap((page) => page.records).map((record) => record.externalId)).toEqual(['A5']);
+  });
+
+  it('marks the first page of a sweep from the first line, and its last page; a resumed read starts no sweep', async () => {
+    const pages = await readAll(config);
+    expect(pages.map((page) => page.sweep)).toEqual(pages.map((_, index) => ({ ...(index === 0 ? { start: true } : {}), ...(index === pages.length - 1 ? { end: true } : {}) })));
+    const resumed = await readAll(config, pages[0].state);
+    expect(resumed[0].sweep?.start).toBeUndefined();
+    expect(resumed[resumed.length - 1].sweep).toEqual({ end: true });
   });
 
   it('sweeps the whole file again after a complete read, ending in the same state', async () => {

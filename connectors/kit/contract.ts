@@ -32,6 +32,12 @@ export interface RecordPage {
   state: StreamState;
   /** Optional progress of the whole stream, for progress bars and run status. */
   progress?: { done: number; total?: number };
+  /**
+   * For streams read by full sweeps (a file, a list without a change filter): `start` on the first page of a
+   * sweep, `end` on its last. When a sweep ends, the hub marks the records it did not see as deleted — only
+   * then, so a failed or partial run never deletes anything. A sweep may span runs (resumed from a checkpoint).
+   */
+  sweep?: { start?: boolean; end?: boolean };
 }
 
 export type StreamState = Record<string, unknown>;
