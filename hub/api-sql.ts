@@ -25,6 +25,8 @@ export interface CustomerFilter {
   /** Typo-tolerant name search: ranks the results instead of ordering them by seq. */
   name?: string;
   organisation?: string;
+  /** An RFM segment (hub_rfm_segment of 0004_privacy.sql); customers without orders are prospects. */
+  segment?: string;
   /** With a search: continue after this rank (score × 10⁶) and seq. */
   afterRank?: { rank: number; seq: string };
 }
@@ -53,6 +55,11 @@ export const listCustomers = (filter: CustomerFilter, limit: number): Statement 
   if (filter.email !== undefined) where.add((p) => `data -> 'emails' @> jsonb_build_array(${p(filter.email)}::text)`);
   if (filter.phone !== undefined) where.add((p) => `data -> 'phones' @> jsonb_build_array(${p(filter.phone)}::text)`);
   if (filter.updatedSince !== undefined) where.add((p) => `updated_at >= ${p(filter.updatedSince)}::timestamptz`);
+  if (filter.segment !== undefined) {
+    where.add(
+      (p) => `coalesce((select hub_rfm_segment(v.first_order_at, v.last_order_at, v.order_count, now()) from customer_value v where v.golden_id = golden_record.id), 'prospect') = ${p(filter.segment)}`,
+    );
+  }
   const scores: string[] = [];
   if (filter.name !== undefined) {
     const q = where.param(filter.name);

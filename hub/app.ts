@@ -17,8 +17,13 @@ import { runRoutes } from './routes/runs.js';
 import { quarantineRoutes } from './routes/quarantine.js';
 import { lookupRoutes } from './routes/lookup.js';
 import { webhookRoutes } from './routes/webhooks.js';
+import { ingestRoutes } from './routes/ingest.js';
+import { receiveRoutes } from './routes/receive.js';
 import { registerIdempotency } from './idempotency.js';
 import { operationRoutes } from './routes/operations.js';
+import { privacyRoutes } from './routes/privacy.js';
+import { exportRoutes } from './routes/export.js';
+import { registerRateLimit } from './rate-limit.js';
 import { httpSeconds } from './metrics.js';
 
 const DESCRIPTION = `Golden customer records built from every connected source, with the lineage of each value.
@@ -40,6 +45,7 @@ export async function buildApp(hub: Hub, options: { logger?: boolean } = {}): Pr
   registerAuth(app, hub.pool);
   registerIdempotency(app, hub.pool);
   registerSchemas(app);
+  await registerRateLimit(app);
   // API latency by route pattern (not the raw URL, which would make a series per id).
   app.addHook('onResponse', async (request, reply) => {
     httpSeconds.observe({ method: request.method, route: request.routeOptions.url ?? 'unknown', status: String(reply.statusCode) }, reply.elapsedTime / 1000);
@@ -50,20 +56,27 @@ export async function buildApp(hub: Hub, options: { logger?: boolean } = {}): Pr
       openapi: '3.1.0',
       info: { title: 'customer-hub', version: pkg.version, description: DESCRIPTION },
       components: {
-        securitySchemes: { apiKey: { type: 'http', scheme: 'bearer', bearerFormat: 'API key', description: 'An API key of the hub (`hub_…`).' } },
+        securitySchemes: {
+          apiKey: { type: 'http', scheme: 'bearer', bearerFormat: 'API key', description: 'An API key of the hub (`hub_…`).' },
+          writeKey: { type: 'http', scheme: 'basic', description: 'A write key of a segment source as the username, the password empty (as Segment SDKs send it).' },
+          signature: { type: 'apiKey', in: 'header', name: 'X-Hub-Signature', description: 'sha256=<hex HMAC-SHA256 of "<X-Hub-Timestamp>.<body>"> with the pushed source\'s secret.' },
+        },
       },
       tags: [
         { name: 'customers', description: 'Golden customer records' },
         { name: 'changes', description: 'The change log of golden records' },
         { name: 'sources', description: 'Sources, sync runs and quarantined input' },
         { name: 'webhooks', description: 'Subscriptions that push changes and failed runs to a URL, signed' },
+        { name: 'privacy', description: 'Erasure and export of one person' },
+        { name: 'ingest', description: 'Records pushed to the hub: analytics events from Segment / RudderStack SDKs (write key) and signed webhooks' },
         { name: 'meta', description: 'Health and this document' },
       ],
     },
     // Components are named by their `$id` (the default would be def-0, def-1…).
     refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`) },
     transform: ({ schema, url, route }) => ({
-      schema: { ...schema, security: route.config?.scope === 'public' ? [] : [{ apiKey: [] }] } as typeof schema,
+      // Public routes that verify a credential of their own (write keys, signatures) declare it in their schema.
+      schema: { ...schema, security: route.config?.scope === 'public' ? (schema.security ?? []) : [{ apiKey: [] }] } as typeof schema,
       url,
     }),
   });
@@ -99,6 +112,6 @@ export async function buildApp(hub: Hub, options: { logger?: boolean } = {}): Pr
     async () => app.swagger(),
   );
 
-  for (const routes of [operationRoutes, customerRoutes, lookupRoutes, changeRoutes, sourceRoutes, runRoutes, quarantineRoutes, webhookRoutes]) await app.register(routes, { hub });
+  for (const routes of [operationRoutes, customerRoutes, lookupRoutes, changeRoutes, sourceRoutes, runRoutes, quarantineRoutes, webhookRoutes, ingestRoutes, receiveRoutes, privacyRoutes, exportRoutes]) await app.register(routes, { hub });
   return app;
 }

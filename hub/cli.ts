@@ -19,6 +19,8 @@ import { startWebhookDelivery } from './webhooks.js';
 import { findConnector } from '../connectors/index.js';
 import { buildApp } from './app.js';
 import { createApiKeyWithId, ensureAdminKey, parseScopes, revokeApiKey, SCOPES } from './auth.js';
+import { removeSource } from './privacy.js';
+import { userInfo } from 'node:os';
 
 const EXAMPLE_CONFIG = 'examples/hub.config.yaml';
 
@@ -90,7 +92,7 @@ async function serve(options: { config?: string }, parts: { api: boolean; worker
 
 function printRun(run: RunRow): void {
   console.log(
-    `run ${run.id} ${run.status}: read ${run.read}, created ${run.created}, updated ${run.updated}, unchanged ${run.unchanged}, quarantined ${run.quarantined}` +
+    `run ${run.id} ${run.status}: read ${run.read}, created ${run.created}, updated ${run.updated}, unchanged ${run.unchanged}, quarantined ${run.quarantined}` + (run.deleted ? `, deleted ${run.deleted}` : '') +
       (run.error ? `\n  error: ${run.error}` : ''),
   );
 }
@@ -230,6 +232,23 @@ keysCommand
       withDatabase(async (runtime) => {
         const revoked = await revokeApiKey(runtime.pool, idOrName);
         console.log(`revoked key ${revoked.id} '${revoked.name}'`);
+      }),
+    ),
+  );
+
+const sourcesCommand = program.command('sources').description('sources');
+sourcesCommand
+  .command('remove <name>')
+  .description("take a source's records out of every golden record (recomputed, with the cause in the change log) and delete them")
+  .action(
+    action(async (name: string) =>
+      withDatabase(async (runtime) => {
+        // A configured source is registered again on the next start and its records synced back in.
+        if (findSource(runtime.config, name)) throw new Error(`Source '${name}' is still in ${runtime.config.path}: remove it from the configuration first, then run this again.`);
+        const removal = await removeSource(runtime.pool, name, `cli:${userInfo().username}`, (done) => process.stderr.write(`\rremoved ${done} records`));
+        process.stderr.write('\n');
+        const g = removal.golden;
+        console.log(`removed source '${name}': ${removal.raw_records} records; golden records updated ${g.updated}, retired ${g.retired}, split ${g.split}, created ${g.created}`);
       }),
     ),
   );

@@ -10,12 +10,14 @@ export const errorCatalogue = {
   HUB_ERR_VALIDATION: { status: 400, message: '{field} {reason}' },
   HUB_ERR_BAD_REQUEST: { status: 400, message: '{reason}' },
   HUB_ERR_UNAUTHENTICATED: { status: 401, message: "A valid API key is required: send it as 'Authorization: Bearer <key>'." },
+  HUB_ERR_SOURCE_UNAUTHENTICATED: { status: 401, message: '{reason}' },
   HUB_ERR_FORBIDDEN: { status: 403, message: "This API key lacks the '{scope}' scope." },
   HUB_ERR_NOT_FOUND: { status: 404, message: "There is no {what} '{id}'." },
   HUB_ERR_ROUTE_NOT_FOUND: { status: 404, message: 'There is no route {method} {url}.' },
   HUB_ERR_CONFLICT: { status: 409, message: '{reason}' },
   HUB_ERR_IDEMPOTENCY_IN_PROGRESS: { status: 409, message: "A request with Idempotency-Key '{key}' is still being processed; retry later." },
   HUB_ERR_GONE: { status: 410, message: "Customer '{id}' was retired: none of its source records belongs to it any more." },
+  HUB_ERR_ERASED: { status: 410, message: "Customer '{id}' was erased." },
   HUB_ERR_CURSOR_EXPIRED: {
     status: 410,
     message: 'Changes up to position {oldest} are no longer kept ({days} days of retention): re-export the customers, then continue with after={oldest}.',
@@ -23,6 +25,7 @@ export const errorCatalogue = {
   HUB_ERR_PAYLOAD_TOO_LARGE: { status: 413, message: 'The request body is too large.' },
   HUB_ERR_UNSUPPORTED_MEDIA_TYPE: { status: 415, message: '{reason}' },
   HUB_ERR_IDEMPOTENCY_MISMATCH: { status: 422, message: "Idempotency-Key '{key}' was already used with a different request." },
+  HUB_ERR_RATE_LIMITED: { status: 429, message: 'This API key made more than {max} requests in a minute; retry in {seconds} s.' },
   HUB_ERR_INTERNAL: { status: 500, message: 'Internal error; it has been logged (request {requestId}).' },
   HUB_ERR_UNAVAILABLE: { status: 503, message: '{reason}' },
 } as const satisfies Record<string, { status: number; message: string }>;

@@ -7,10 +7,11 @@ import type { RecordPage } from '../connectors/kit/contract.js';
 import type { CanonicalRecord } from '../openapi/generated/canonical-record.gen.js';
 import type { CompiledMapping } from '../mapping/engine.js';
 import { matchKeys } from '../identity-resolution/match-keys.js';
-import { resolveRecords } from '../identity-resolution/resolve.js';
 import type { ChangeCause } from '../identity-resolution/change-log.js';
 import { contentHash, stableStringify } from './stable-json.js';
 import * as sql from './sql.js';
+import { erasedRecords } from './privacy.js';
+import { resolveAndRefreshValue } from './customer-value.js';
 
 export interface SourceMapping {
   source: string;
@@ -24,6 +25,8 @@ export interface Counts {
   updated: number;
   unchanged: number;
   quarantined: number;
+  /** Records not stored because an erasure tombstoned them (see hub/privacy.ts). */
+  skipped?: number;
 }
 
 export const noCounts = (): Counts => ({ read: 0, created: 0, updated: 0, unchanged: 0, quarantined: 0 });
@@ -114,10 +117,14 @@ export async function storePage(
   const source = target.source;
   const counts = noCounts();
   // The last of several records with one id in a page wins, as it would over two pages.
-  const records = [...new Map(page.records.map((record) => [record.externalId, record])).values()];
+  const unique = [...new Map(page.records.map((record) => [record.externalId, record])).values()];
   counts.read = page.records.length + (page.rejected?.length ?? 0);
+  // An erased person's records do not come back as new: they are counted and dropped here, before anything is stored.
+  const erased = await erasedRecords(client, source, stream, unique.map((record) => ({ externalId: record.externalId, hash: contentHash(record.data) })));
+  const records = erased.size ? unique.filter((record) => !erased.has(record.externalId)) : unique;
+  counts.skipped = unique.length - records.length;
 
-  const { rows: existing } = await client.query<{ id: string; external_id: string; content_hash: string }>(
+  const { rows: existing } = await client.query<{ id: string; external_id: string; content_hash: string; deleted_at: Date | null }>(
     sql.existingRawRecords(source, stream, records.map((record) => record.externalId)),
   );
   const known = new Map(existing.map((row) => [row.external_id, row]));
@@ -128,12 +135,13 @@ export async function storePage(
     const hash = contentHash(record.data);
     const found = known.get(record.externalId);
     if (!found) inserts.push({ externalId: record.externalId, data: record.data, hash });
-    else if (found.content_hash !== hash) updates.push({ id: Number(found.id), data: record.data, hash });
+    // A record seen again after a sweep found it deleted comes back, even with the same content.
+    else if (found.content_hash !== hash || found.deleted_at) updates.push({ id: Number(found.id), data: record.data, hash });
     else unchanged.push(Number(found.id));
   }
   counts.created = inserts.length;
   counts.updated = updates.length;
-  counts.unchanged = unchanged.length + (page.records.length - records.length);
+  counts.unchanged = unchanged.length + (page.records.length - unique.length);
 
   const inserted = inserts.length ? (await client.query<{ id: string }>(sql.insertRawRecords(source, stream, runId, inserts))).rows.map((row) => Number(row.id)) : [];
   if (updates.length) await client.query(sql.updateRawRecords(runId, updates));
@@ -160,6 +168,21 @@ export async function storePage(
   }
   const { touched, quarantined } = await mapRawRecords(client, [...inserted, ...updates.map((update) => update.id)], target, runId);
   counts.quarantined = newlyRejected + quarantined;
-  await resolveRecords(client, touched, options.cause);
+  await resolveAndRefreshValue(client, touched, options.cause);
   return counts;
+}
+
+/**
+ * At the end of a full sweep, the records of the stream it did not see were deleted at the source: they are
+ * marked deleted (kept as received) and leave their golden records. Call in the transaction of the sweep's last page.
+ */
+export async function detectDeletions(client: PoolClient, source: string, stream: string, cause: ChangeCause): Promise<number> {
+  const { rows } = await client.query<{ id: string }>(sql.markUnseenDeleted(source, stream));
+  await client.query(sql.endSweep(source, stream));
+  const ids = rows.map((row) => Number(row.id));
+  if (ids.length === 0) return 0;
+  // The canonical form goes (with its match keys and interactions); resolution then drops the record from its cluster.
+  await client.query(sql.deleteCanonical(ids));
+  await resolveAndRefreshValue(client, ids, cause);
+  return ids.length;
 }

@@ -30,7 +30,7 @@ export const queueRun = (source: string, trigger: string, scheduledFor: Date | n
 });
 
 export const getRun = (id: number): Statement => ({
-  text: `select id, source, status, trigger, scheduled_for, read, created, updated, unchanged, quarantined, progress, error,
+  text: `select id, source, status, trigger, scheduled_for, read, created, updated, unchanged, quarantined, skipped, deleted, progress, error,
            queued_at, started_at, finished_at from sync_run where id = $1`,
   values: [id],
 });
@@ -62,10 +62,10 @@ export const finishRun = (id: number, status: 'succeeded' | 'failed', error: str
   values: [id, status, error],
 });
 
-export const addRunCounts = (id: number, counts: { read: number; created: number; updated: number; unchanged: number; quarantined: number }, progress: unknown): Statement => ({
+export const addRunCounts = (id: number, counts: { read: number; created: number; updated: number; unchanged: number; quarantined: number; skipped?: number }, progress: unknown): Statement => ({
   text: `update sync_run set read = read + $2, created = created + $3, updated = updated + $4, unchanged = unchanged + $5,
-           quarantined = quarantined + $6, progress = $7 where id = $1`,
-  values: [id, counts.read, counts.created, counts.updated, counts.unchanged, counts.quarantined, JSON.stringify(progress ?? {})],
+           quarantined = quarantined + $6, progress = $7, skipped = skipped + $8 where id = $1`,
+  values: [id, counts.read, counts.created, counts.updated, counts.unchanged, counts.quarantined, JSON.stringify(progress ?? {}), counts.skipped ?? 0],
 });
 
 export const getStreamState = (source: string, stream: string): Statement => ({
@@ -73,14 +73,35 @@ export const getStreamState = (source: string, stream: string): Statement => ({
   values: [source, stream],
 });
 
-export const saveStreamState = (source: string, stream: string, state: unknown): Statement => ({
-  text: `insert into stream_state (source, stream, state) values ($1, $2, $3)
-         on conflict (source, stream) do update set state = excluded.state, updated_at = now()`,
-  values: [source, stream, JSON.stringify(state)],
+/** Saves the checkpoint; on the first page of a full sweep also notes when the sweep began. */
+export const saveStreamState = (source: string, stream: string, state: unknown, sweepStart = false): Statement => ({
+  text: `insert into stream_state (source, stream, state, sweep_started_at) values ($1, $2, $3, case when $4 then now() end)
+         on conflict (source, stream) do update set state = excluded.state, updated_at = now(),
+           sweep_started_at = case when $4 then now() else stream_state.sweep_started_at end`,
+  values: [source, stream, JSON.stringify(state), sweepStart],
+});
+
+/** At the end of a full sweep: the stream's records not seen since it began were deleted at the source. */
+export const markUnseenDeleted = (source: string, stream: string): Statement => ({
+  text: `update raw_record r set deleted_at = now() from stream_state s
+         where s.source = $1 and s.stream = $2 and s.sweep_started_at is not null
+           and r.source = $1 and r.stream = $2 and r.deleted_at is null and r.last_seen_at < s.sweep_started_at
+         returning r.id`,
+  values: [source, stream],
+});
+
+export const endSweep = (source: string, stream: string): Statement => ({
+  text: 'update stream_state set sweep_started_at = null where source = $1 and stream = $2',
+  values: [source, stream],
+});
+
+export const addDeletedCount = (id: number, deleted: number): Statement => ({
+  text: 'update sync_run set deleted = deleted + $2 where id = $1',
+  values: [id, deleted],
 });
 
 export const existingRawRecords = (source: string, stream: string, externalIds: string[]): Statement => ({
-  text: 'select id, external_id, content_hash from raw_record where source = $1 and stream = $2 and external_id = any($3::text[])',
+  text: 'select id, external_id, content_hash, deleted_at from raw_record where source = $1 and stream = $2 and external_id = any($3::text[])',
   values: [source, stream, externalIds],
 });
 
@@ -92,7 +113,7 @@ export const insertRawRecords = (source: string, stream: string, runId: number |
 });
 
 export const updateRawRecords = (runId: number | null, rows: { id: number; data: unknown; hash: string }[]): Statement => ({
-  text: `update raw_record r set data = t.data, content_hash = t.hash, changed_at = now(), last_seen_at = now(), last_run_id = $1
+  text: `update raw_record r set data = t.data, content_hash = t.hash, changed_at = now(), last_seen_at = now(), last_run_id = $1, deleted_at = null
          from unnest($2::bigint[], $3::jsonb[], $4::text[]) as t(id, data, hash) where r.id = t.id`,
   values: [runId, rows.map((row) => row.id), rows.map((row) => JSON.stringify(row.data)), rows.map((row) => row.hash)],
 });

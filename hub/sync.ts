@@ -13,9 +13,9 @@ import type { Logger } from './log.js';
 import { findConnector, hubConnector, HUB_SOURCE } from '../connectors/index.js';
 import { ConnectorError, type Connector, type PulledConnector, type StreamState } from '../connectors/kit/contract.js';
 import { compileMapping, loadMappingFile } from '../mapping/engine.js';
-import { resolveRecords } from '../identity-resolution/resolve.js';
-import { mapRawRecords, noCounts, storePage, type Counts, type SourceMapping } from './ingest.js';
+import { detectDeletions, mapRawRecords, noCounts, storePage, type Counts, type SourceMapping } from './ingest.js';
 import { sendSyncJob } from './queue.js';
+import { resolveAndRefreshValue } from './customer-value.js';
 import { recordsQuarantined, recordsRead, resolutionSeconds, syncRuns } from './metrics.js';
 import * as sql from './sql.js';
 
@@ -38,6 +38,8 @@ export interface RunRow {
   updated: number;
   unchanged: number;
   quarantined: number;
+  /** Records a completed full sweep no longer found. */
+  deleted: number;
   progress: { done?: number; total?: number; stream?: string };
   error: string | null;
   queued_at: Date;
@@ -147,13 +149,15 @@ async function readStreams(hub: Hub, run: RunRow, signal?: AbortSignal): Promise
     const target = await loadSourceMapping(hub.config, run.source);
     const context = { source: source.name, log, signal, baseDir: hub.config.baseDir };
     const config = { default_region: source.default_region, ...source.config };
+    const cause = { cause: 'run' as const, causeId: String(runId), actor: `source:${source.name}` };
     for (const stream of connector.streams(config)) {
       const { rows } = await hub.pool.query<{ state: StreamState }>(sql.getStreamState(source.name, stream.name));
       for await (const page of connector.read(stream.name, rows[0]?.state, config, context)) {
         const timer = resolutionSeconds.startTimer();
         const counts = await inTransaction(hub.pool, async (client) => {
-          const pageCounts = await storePage(client, { stream: stream.name, runId, target, cause: { cause: 'run', causeId: String(runId), actor: `source:${source.name}` } }, page);
-          await client.query(sql.saveStreamState(source.name, stream.name, page.state));
+          const pageCounts = await storePage(client, { stream: stream.name, runId, target, cause }, page);
+          await client.query(sql.saveStreamState(source.name, stream.name, page.state, page.sweep?.start));
+          if (page.sweep?.end) await client.query(sql.addDeletedCount(runId, await detectDeletions(client, source.name, stream.name, cause)));
           await client.query(sql.addRunCounts(runId, pageCounts, { stream: stream.name, ...page.progress }));
           return pageCounts;
         });
@@ -216,9 +220,9 @@ export async function remapSource(hub: Hub, source: string, onProgress?: (done: 
       after = ids[ids.length - 1];
       await inTransaction(hub.pool, async (client) => {
         const { touched, quarantined } = await mapRawRecords(client, ids, target, runId);
-        await resolveRecords(client, touched, cause);
+        await resolveAndRefreshValue(client, touched, cause);
         const pageCounts = { read: ids.length, created: 0, updated: touched.length, unchanged: ids.length - touched.length, quarantined };
-        for (const key of Object.keys(counts) as (keyof Counts)[]) counts[key] += pageCounts[key];
+        for (const key of Object.keys(pageCounts) as (keyof typeof pageCounts)[]) counts[key] += pageCounts[key];
         await client.query(sql.addRunCounts(runId, pageCounts, { done: counts.read }));
       });
       onProgress?.(counts.read);

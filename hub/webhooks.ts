@@ -17,6 +17,7 @@ import { readChanges, pruneChangeLog, CursorExpiredError, type ChangeResource } 
 import { IDEMPOTENCY_KEY_HOURS } from './idempotency.js';
 import { WEBHOOK_EVENTS, type WebhookEventType } from './routes/schemas.js';
 import * as sql from './api-sql.js';
+import { openSecret, sealSecret } from './secrets.js';
 
 export { WEBHOOK_EVENTS, type WebhookEventType };
 
@@ -178,7 +179,7 @@ async function serveSubscription(hub: Hub, id: number, owner: string, options: t
   for (let round = 0; round < 1_000 && !signal?.aborted; round++) {
     // Taking the lease also renews it, and re-reads the cursors and whether the subscription is still active.
     const { rows } = await pool.query<Subscription>(sql.leaseSubscription(id, owner, LEASE_SECONDS));
-    const subscription = rows[0];
+    const subscription = rows[0] && { ...rows[0], secret: openSecret(rows[0].secret) };
     if (!subscription) return;
     const { rows: open } = await pool.query<DeliveryRow>(sql.openDelivery(id));
     const delivery = open[0];
@@ -262,7 +263,7 @@ export function startWebhookDelivery(hub: Hub, options: WebhookOptions = {}): { 
 
 export async function createSubscription(pool: Pool, input: { url: string; events: string[]; description: string | null; createdBy: string }): Promise<{ id: number; secret: string }> {
   const secret = newSecret();
-  const { rows } = await pool.query<{ id: string }>(sql.insertSubscription({ ...input, secret }));
+  const { rows } = await pool.query<{ id: string }>(sql.insertSubscription({ ...input, secret: sealSecret(secret) }));
   return { id: Number(rows[0].id), secret };
 }
 
@@ -277,7 +278,7 @@ export async function redeliver(hub: Hub, subscriptionId: number, deliveryId?: n
     text: 'select url, secret from webhook_subscription where id = $1',
     values: [subscriptionId],
   });
-  const subscription = subscriptions[0];
+  const subscription = subscriptions[0] && { ...subscriptions[0], secret: openSecret(subscriptions[0].secret) };
   if (!subscription) return undefined;
   let delivery: DeliveryRow | undefined;
   if (deliveryId === undefined) {

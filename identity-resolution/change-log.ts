@@ -6,11 +6,11 @@
 import type { PoolClient } from '../hub/db/database.js';
 import { insertChanges, reserveChangePositions } from './sql.js';
 
-export type ChangeKind = 'created' | 'updated' | 'merged' | 'split' | 'retired';
+export type ChangeKind = 'created' | 'updated' | 'merged' | 'split' | 'retired' | 'erased';
 
-/** Why a golden record changed: a sync run, a steward decision or an API call; and who did it. */
+/** Why a golden record changed: a sync run, a steward decision, an API call or a source's removal; and who did it. */
 export interface ChangeCause {
-  cause: 'run' | 'decision' | 'api';
+  cause: 'run' | 'decision' | 'api' | 'source_removal';
   causeId?: string;
   actor: string;
 }

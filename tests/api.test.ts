@@ -175,6 +175,16 @@ describe('health and documents', () => {
         'GET /v1/webhooks/{id}/deliveries',
         'POST /v1/webhooks/{id}/redeliver',
         'POST /v1/webhooks/{id}/resume',
+        'POST /v1/customers/{id}/erase',
+        'GET /v1/customers/{id}/export',
+        'GET /v1/export/customers',
+        'POST /v1/ingest/identify',
+        'POST /v1/ingest/track',
+        'POST /v1/ingest/page',
+        'POST /v1/ingest/group',
+        'POST /v1/ingest/alias',
+        'POST /v1/ingest/batch',
+        'POST /v1/receive/{source}/{stream}',
       ].sort(),
     );
     expect(body.info.title).toBe('customer-hub');
@@ -183,7 +193,11 @@ describe('health and documents', () => {
     const errorRef = { content: { 'application/json': { schema: { $ref: '#/components/schemas/HubError' } } } };
     for (const { route, operation } of operations) {
       expect(operation.responses['400'], route).toMatchObject(errorRef);
-      if (route.includes('/v1/') || route === 'GET /metrics') {
+      if (route.startsWith('POST /v1/ingest/')) {
+        expect(operation.security, route).toEqual([{ writeKey: [] }]);
+      } else if (route.startsWith('POST /v1/receive/')) {
+        expect(operation.security, route).toEqual([{ signature: [] }]);
+      } else if (route.includes('/v1/') || route === 'GET /metrics') {
         expect(operation.security, route).toEqual([{ apiKey: [] }]);
         expect(operation.responses['401'], route).toMatchObject(errorRef);
         expect(operation.responses['403'], route).toMatchObject(errorRef);
@@ -387,6 +401,7 @@ describe('GET /v1/customers/{id}', () => {
         { raw_record_id: ids.shopRecord, source: 'shop', stream: 'customers', external_id: 'S-1', since: '2025-01-02T00:00:00.000Z', cause: 'rule', detail: { rule: 'shared_key', links: [] } },
         { raw_record_id: ids.crmRecord, source: 'crm', stream: 'contacts', external_id: 'C-1', since: '2025-02-02T00:00:00.000Z', cause: 'rule', detail: { rule: 'shared_key', links: [{ kind: 'email' }] } },
       ],
+      value: expect.objectContaining({ segment: expect.any(String) }),
       created_at: expect.any(String),
       updated_at: expect.any(String),
     });
@@ -526,6 +541,8 @@ describe('sources, runs and quarantine', () => {
       updated: 0,
       unchanged: 0,
       quarantined: 0,
+      skipped: 0,
+      deleted: 0,
       progress: { stream: 'customers', done: 10 },
       error: null,
       queued_at: expect.any(String),

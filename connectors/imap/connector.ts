@@ -5,8 +5,8 @@
  * A changed UIDVALIDITY re-reads that folder; records are keyed by Message-ID, so this adds no duplicates.
  */
 import { fileURLToPath } from 'node:url';
-import { ImapFlow, type FetchMessageObject, type MessageStructureObject } from 'imapflow';
-import { simpleParser } from 'mailparser';
+import type { ImapFlow, FetchMessageObject, MessageStructureObject } from 'imapflow';
+import type { ParsedMail, SimpleParserOptions } from 'mailparser';
 import { ConnectorError, type ConnectorContext, type PulledConnector, type RecordPage, type RejectedRecord, type SourceRecord, type StreamState } from '../kit/contract.js';
 import type { ImapConfig } from './config.gen.js';
 import configSchema from './config.schema.json' with { type: 'json' };
@@ -40,7 +40,14 @@ export const connector: PulledConnector<ImapConfig> = {
   read,
 };
 
-function client(config: ImapConfig): ImapFlow {
+// Loaded when a mailbox is read, not when the hub (or its CLI) starts.
+const imapflow = () => import('imapflow');
+async function simpleParser(source: Buffer | string, options: SimpleParserOptions = {}): Promise<ParsedMail> {
+  return (await import('mailparser')).simpleParser(source, options);
+}
+
+async function client(config: ImapConfig): Promise<ImapFlow> {
+  const { ImapFlow } = await imapflow();
   if ((config.password === undefined) === (config.access_token === undefined)) throw new ConnectorError('Set exactly one of password and access_token.', 'config');
   return new ImapFlow({
     host: config.host,
@@ -52,7 +59,7 @@ function client(config: ImapConfig): ImapFlow {
 }
 
 async function connect(config: ImapConfig): Promise<ImapFlow> {
-  const imap = client(config);
+  const imap = await client(config);
   try {
     await imap.connect();
   } catch (error) {
@@ -102,8 +109,9 @@ function parts(node: MessageStructureObject | undefined): { text?: { part: strin
   return { text: plain ? { part: plain, html: false } : html ? { part: html, html: true } : undefined, attachments };
 }
 
-function snippetOf(text: string, html: boolean, length: number): string {
-  const plain = html ? text.replace(/<(style|script)[\s\S]*?<\/\1>/gi, ' ').replace(/<[^>]+>/g, ' ').replace(/&nbsp;/g, ' ').replace(/&amp;/g, '&') : text;
+async function snippetOf(text: string, html: boolean, length: number): Promise<string> {
+  // mailparser's own html-to-text (entities, tags, scripts), on the part alone.
+  const plain = html ? ((await simpleParser(`Content-Type: text/html; charset=utf-8\r\n\r\n${text}`)).text ?? '') : text;
   // Quoted replies (`> …`) and the line introducing them say nothing new.
   const lines = plain.split(/\r?\n/).filter((line) => !line.startsWith('>'));
   return lines.join(' ').replace(/\s+/g, ' ').trim().slice(0, length);
@@ -153,7 +161,7 @@ async function* read(stream: string, state: StreamState | undefined, config: Ima
           if (text && (config.snippet_chars ?? 280) > 0) {
             // Only the text part, at most SNIPPET_BYTES of it: never an attachment's body.
             const download = await imap.download(String(message.uid), text.part, { uid: true, maxBytes: SNIPPET_BYTES });
-            if (download && 'content' in download && download.content) snippet = snippetOf(await readStream(download.content), text.html, config.snippet_chars ?? 280);
+            if (download && 'content' in download && download.content) snippet = await snippetOf(await readStream(download.content), text.html, config.snippet_chars ?? 280);
           }
           const header = message.headers ? await simpleParser(message.headers, { skipHtmlToText: true, skipTextToHtml: true, skipImageLinks: true }) : undefined;
           const references = header?.references === undefined ? [] : Array.isArray(header.references) ? header.references : header.references.split(/\s+/);

@@ -15,7 +15,8 @@ export interface FetchedMessage {
   folder: string;
   uid: number;
   envelope?: {
-    date?: Date;
+    /** A Date, or the header's text when imapflow could not read it. */
+    date?: Date | string;
     subject?: string;
     messageId?: string;
     inReplyTo?: string;
@@ -24,7 +25,7 @@ export interface FetchedMessage {
     to?: Address[];
     cc?: Address[];
   };
-  internalDate?: Date;
+  internalDate?: Date | string;
   references: string[];
   snippet: string;
   attachments: string[];
@@ -71,11 +72,16 @@ export function isOwn(address: string | undefined, ownDomains: string[]): boolea
 /** `<a@b>` → `a@b`: message ids compare without their brackets. */
 export const bare = (id: string | undefined): string | undefined => id?.trim().replace(/^<|>$/g, '') || undefined;
 
+function validDate(value: Date | string | undefined): Date | undefined {
+  const date = value === undefined ? undefined : new Date(value);
+  return date && !Number.isNaN(date.getTime()) ? date : undefined;
+}
+
 /** A message as a record, or why it cannot be one (no sender, no date). */
 export function toRecord(message: FetchedMessage, ownDomains: string[]): SourceRecord | RejectedRecord {
   const envelope = message.envelope ?? {};
   const from = clean(envelope.from);
-  const date = envelope.date && !Number.isNaN(envelope.date.getTime()) ? envelope.date : message.internalDate;
+  const date = validDate(envelope.date) ?? validDate(message.internalDate);
   const payload = { folder: message.folder, uid: message.uid, subject: envelope.subject ?? null, message_id: envelope.messageId ?? null };
   if (from.length === 0) return { reason: 'the message has no readable From address', field: 'from', payload, externalId: bare(envelope.messageId) };
   if (!date) return { reason: 'the message has no readable date', field: 'date', payload, externalId: bare(envelope.messageId) };

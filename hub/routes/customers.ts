@@ -4,6 +4,7 @@ import type { Hub } from '../sync.js';
 import { HubError, errorRef, invalidInput } from '../errors.js';
 import { recordConsent } from '../push.js';
 import * as sql from '../api-sql.js';
+import { loadCustomerValue, SEGMENTS, type Segment } from '../customer-value.js';
 import goldenRecordSchema from '../../openapi/schemas/golden-record.schema.json' with { type: 'json' };
 import { decodeCursor, page } from './cursor.js';
 import { customerId, nextCursor, pageQuery, ref } from './schemas.js';
@@ -16,6 +17,7 @@ interface ListQuery {
   updated_since?: string;
   name?: string;
   organisation?: string;
+  segment?: Segment;
   fields?: string;
 }
 
@@ -25,7 +27,7 @@ const TIMELINE_KINDS = ['order', 'quote', 'invoice', 'ticket', 'email', 'web_eve
 interface GoldenRow {
   id: string;
   seq: string;
-  status: 'active' | 'merged' | 'retired';
+  status: 'active' | 'merged' | 'retired' | 'erased';
   data: Record<string, unknown>;
   created_at: Date;
   updated_at: Date;
@@ -63,7 +65,7 @@ const movedResponses = {
     ...ref('MergedCustomer'),
   },
   404: { description: 'No customer has this id (HUB_ERR_NOT_FOUND).', ...errorRef },
-  410: { description: 'The customer was retired: none of its source records belongs to it any more (HUB_ERR_GONE).', ...errorRef },
+  410: { description: 'The customer was retired: none of its source records belongs to it any more (HUB_ERR_GONE); or erased (HUB_ERR_ERASED).', ...errorRef },
 };
 
 /** E.164 as stored by the mapping. An unencoded `+` arrives as a space, so both are accepted. */
@@ -83,6 +85,7 @@ export async function resolveCustomer(hub: Hub, id: string, reply: FastifyReply,
     await reply.code(308).header('location', path(end.id)).send({ merged_into: end.id });
     return undefined;
   }
+  if (end.status === 'erased') throw new HubError('HUB_ERR_ERASED', { id });
   if (end.status !== 'active') throw new HubError('HUB_ERR_GONE', { id });
   return end.id;
 }
@@ -97,10 +100,11 @@ function byAttribute(rows: LineageRow[]): Record<string, object[]> {
 
 /** The full customer resource of an active golden record (what `GET /v1/customers/{id}` answers). */
 export async function loadCustomer(hub: Hub, id: string): Promise<object> {
-  const [golden, lineage, members] = await Promise.all([
+  const [golden, lineage, members, value] = await Promise.all([
     hub.pool.query<GoldenRow>(sql.getCustomer(id)),
     hub.pool.query<LineageRow>(sql.customerLineage(id)),
     hub.pool.query(sql.customerMembers(id)),
+    loadCustomerValue(hub.pool, id),
   ]);
   const record = golden.rows[0];
   return {
@@ -110,6 +114,7 @@ export async function loadCustomer(hub: Hub, id: string): Promise<object> {
     lineage: byAttribute(lineage.rows.filter((row) => row.survived)),
     alternates: byAttribute(lineage.rows.filter((row) => !row.survived)),
     source_records: members.rows,
+    value,
     created_at: record.created_at,
     updated_at: record.updated_at,
   };
@@ -162,6 +167,12 @@ and on the letters of each word in order, which forgives transposed letters).`,
               description: 'Search by organisation name, or a word of it, typo-tolerant and ranked.',
               examples: ['Acme'],
             },
+            segment: {
+              type: 'string',
+              enum: SEGMENTS,
+              description: 'Only customers in this RFM segment (the rule is under `CustomerValue`), as of now.',
+              examples: ['at_risk'],
+            },
             fields: {
               type: 'string',
               pattern: '^[a-z_]+(,[a-z_]+)*$',
@@ -182,12 +193,12 @@ and on the letters of each word in order, which forgives transposed letters).`,
       },
     },
     async (request) => {
-      const { limit, cursor, email, phone, updated_since, name, organisation, fields } = request.query;
+      const { limit, cursor, email, phone, updated_since, name, organisation, segment, fields } = request.query;
       const only = fields?.split(',');
       const unknown = only?.find((field) => !ATTRIBUTES.includes(field));
       if (unknown) throw invalidInput('querystring/fields', `has no attribute '${unknown}'`);
       const ranked = name !== undefined || organisation !== undefined;
-      const filter: sql.CustomerFilter = { email: email?.trim().toLowerCase(), phone: normalisePhone(phone), updatedSince: updated_since, name, organisation };
+      const filter: sql.CustomerFilter = { email: email?.trim().toLowerCase(), phone: normalisePhone(phone), updatedSince: updated_since, name, organisation, segment };
       if (cursor !== undefined && ranked) {
         const [rank, seq] = decodeCursor(cursor, ['integer', 'digits']);
         filter.afterRank = { rank: Number(rank), seq: String(seq) };

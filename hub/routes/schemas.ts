@@ -113,8 +113,208 @@ const customer = {
         },
       },
     },
+    value: ref('CustomerValue'),
     created_at: dateTime,
     updated_at: dateTime,
+  },
+};
+
+const money = { type: 'object', additionalProperties: { type: 'number' }, description: 'Amount per ISO 4217 currency.', examples: [{ EUR: 1250.5 }] } as const;
+const valueSourceRef = { raw_record_id: integerId, source: { type: 'string' } } as const;
+
+const customerValue = {
+  $id: 'CustomerValue',
+  title: 'CustomerValue',
+  description: `What the customer is worth and what is open with them, computed from the interactions of its current source records at
+\`computed_at\`. Orders count unless cancelled, canceled, refunded, void or failed. Segment rule: \`prospect\` (no order),
+\`champion\` (last order within 90 days and 3 or more orders), \`new\` (first order within 90 days), \`loyal\` (last order within
+180 days, 2 or more orders), \`active\` (last order within 180 days), \`at_risk\` (last order within 365 days, 2 or more orders),
+else \`lapsed\`. A quote is open unless accepted, won, rejected, lost, declined, expired, cancelled, closed, converted or ordered;
+a ticket unless closed, resolved, solved, done or cancelled; an email thread awaits a reply when its latest email is received,
+inbound or incoming. Lists hold at most 50 items; counts are complete.`,
+  type: 'object',
+  additionalProperties: false,
+  required: ['computed_at', 'segment', 'rfm', 'revenue', 'open_quotes', 'open_tickets', 'emails_awaiting_reply', 'last_contact', 'owner', 'service_load'],
+  properties: {
+    computed_at: dateTime,
+    segment: { type: 'string', enum: ['prospect', 'new', 'champion', 'loyal', 'active', 'at_risk', 'lapsed'] },
+    rfm: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['recency_days', 'frequency', 'frequency_365_days', 'monetary_365_days', 'first_order_at', 'last_order_at'],
+      properties: {
+        recency_days: { ...nullable({ type: 'integer' }), description: 'Whole days since the last order.' },
+        frequency: { type: 'integer', description: 'Orders, ever.' },
+        frequency_365_days: { type: 'integer', description: 'Orders in the last 365 days.' },
+        monetary_365_days: { ...money, description: 'Order revenue of the last 365 days per currency.' },
+        first_order_at: nullable(dateTime),
+        last_order_at: nullable(dateTime),
+      },
+    },
+    revenue: { ...money, description: 'Order revenue, ever, per currency (no conversion).' },
+    open_quotes: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['count', 'salespeople', 'items'],
+      properties: {
+        count: { type: 'integer' },
+        salespeople: { type: 'array', items: { type: 'string' }, description: 'Who issued the open quotes (their `owner`).' },
+        items: {
+          type: 'array',
+          items: {
+            type: 'object',
+            additionalProperties: false,
+            properties: {
+              external_id: nullable({ type: 'string' }),
+              occurred_at: dateTime,
+              amount: { type: ['number', 'null'] },
+              currency: nullable({ type: 'string' }),
+              owner: nullable({ type: 'string' }),
+              status: nullable({ type: 'string' }),
+              ...valueSourceRef,
+            },
+          },
+        },
+      },
+    },
+    open_tickets: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['count', 'oldest_age_days', 'items'],
+      properties: {
+        count: { type: 'integer' },
+        oldest_age_days: nullable({ type: 'integer' }),
+        items: {
+          type: 'array',
+          items: {
+            type: 'object',
+            additionalProperties: false,
+            properties: {
+              external_id: nullable({ type: 'string' }),
+              opened_at: dateTime,
+              age_days: { type: 'integer' },
+              status: nullable({ type: 'string' }),
+              owner: nullable({ type: 'string' }),
+              ...valueSourceRef,
+            },
+          },
+        },
+      },
+    },
+    emails_awaiting_reply: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['count', 'items'],
+      properties: {
+        count: { type: 'integer' },
+        items: {
+          type: 'array',
+          items: {
+            type: 'object',
+            additionalProperties: false,
+            properties: { thread_id: nullable({ type: 'string' }), received_at: dateTime, waiting_days: { type: 'integer' }, owner: nullable({ type: 'string' }), ...valueSourceRef },
+          },
+        },
+      },
+    },
+    last_contact: {
+      type: ['object', 'null'],
+      description: 'The latest interaction other than a web event or an internal note.',
+      additionalProperties: false,
+      properties: { at: dateTime, kind: { type: 'string' }, owner: nullable({ type: 'string' }), source: { type: 'string' } },
+    },
+    owner: { ...nullable({ type: 'string' }), description: 'The owner named by the latest interaction that names one.' },
+    service_load: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['tickets', 'orders', 'tickets_per_order'],
+      properties: { tickets: { type: 'integer' }, orders: { type: 'integer' }, tickets_per_order: { type: ['number', 'null'] } },
+    },
+  },
+};
+
+const erasure = {
+  $id: 'Erasure',
+  title: 'Erasure',
+  description: 'What an erasure removed. The source records are listed so that they can be erased in their systems too: the hub does not push erasures (write-back is not built).',
+  type: 'object',
+  additionalProperties: false,
+  required: ['id', 'erasure_id', 'erased_at', 'erased_by', 'removed', 'tombstones', 'source_records', 'write_back'],
+  properties: {
+    id: { type: 'string' },
+    erasure_id: integerId,
+    erased_at: dateTime,
+    erased_by: { type: 'string' },
+    removed: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['raw_records', 'canonical_records', 'match_keys', 'interactions', 'lineage_entries', 'memberships', 'pinned_values', 'quarantine_entries'],
+      properties: Object.fromEntries(
+        ['raw_records', 'canonical_records', 'match_keys', 'interactions', 'lineage_entries', 'memberships', 'pinned_values', 'quarantine_entries'].map((name) => [name, { type: 'integer', minimum: 0 }]),
+      ),
+    },
+    tombstones: { type: 'integer', description: 'Hashed keys kept to stop the records from being imported again.' },
+    source_records: {
+      type: 'array',
+      items: { type: 'object', additionalProperties: false, required: ['source', 'stream', 'external_id'], properties: { source: { type: 'string' }, stream: { type: 'string' }, external_id: { type: 'string' } } },
+    },
+    write_back: { type: 'string' },
+  },
+  examples: [
+    {
+      id: 'cus_42',
+      erasure_id: 1,
+      erased_at: '2025-03-01T08:30:00.000Z',
+      erased_by: 'api-key:dpo',
+      removed: { raw_records: 2, canonical_records: 2, match_keys: 3, interactions: 4, lineage_entries: 9, memberships: 2, pinned_values: 0, quarantine_entries: 0 },
+      tombstones: 7,
+      source_records: [{ source: 'shop-eu', stream: 'customers', external_id: '123' }],
+      write_back: 'Not pushed to the sources (write-back is not built yet): erase these source records there too.',
+    },
+  ],
+};
+
+const customerExport = {
+  $id: 'CustomerExport',
+  title: 'CustomerExport',
+  description: 'Everything the hub holds on one person (a subject access request).',
+  type: 'object',
+  additionalProperties: false,
+  required: ['exported_at', 'customer', 'source_records', 'memberships', 'changes', 'quarantine', 'pinned_values'],
+  properties: {
+    exported_at: dateTime,
+    customer: ref('Customer'),
+    source_records: {
+      type: 'array',
+      description: 'Each source record: as received (`raw`), in the canonical model, and its interactions.',
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        properties: {
+          raw_record_id: integerId,
+          source: { type: 'string' },
+          stream: { type: 'string' },
+          external_id: { type: 'string' },
+          raw: { description: 'The record exactly as received.' },
+          content_hash: { type: 'string' },
+          first_seen_at: dateTime,
+          last_seen_at: dateTime,
+          changed_at: dateTime,
+          canonical: { description: 'The canonical form (null while quarantined).' },
+          observed_at: nullable(dateTime),
+          mapped_at: nullable(dateTime),
+          interactions: { type: 'array', items: { type: 'object', additionalProperties: true } },
+        },
+      },
+    },
+    memberships: {
+      type: 'array',
+      description: 'Which golden record each of these source records belonged to, over time.',
+      items: { type: 'object', additionalProperties: true },
+    },
+    changes: { type: 'array', items: ref('Change'), description: 'The change log of this customer and of the ids merged into it.' },
+    quarantine: { type: 'array', items: ref('QuarantineEntry') },
+    pinned_values: { type: 'array', items: { type: 'object', additionalProperties: true } },
   },
 };
 
@@ -157,10 +357,10 @@ const change = {
   properties: {
     position: { ...integerId, description: 'Follows commit order: reading after the last position seen never misses a change.' },
     golden_id: { type: 'string' },
-    kind: { type: 'string', enum: ['created', 'updated', 'merged', 'split', 'retired'] },
+    kind: { type: 'string', enum: ['created', 'updated', 'merged', 'split', 'retired', 'erased'] },
     changed: { type: 'array', items: { type: 'string' }, description: 'The attributes whose values changed.' },
-    detail: { type: 'object', additionalProperties: true, description: 'e.g. `into` of a merge or split, `merged` of an update.' },
-    cause: { type: 'string', enum: ['run', 'decision', 'api'] },
+    detail: { type: 'object', additionalProperties: true, description: 'e.g. `into` of a merge or split, `merged` of an update, `erasure_id` of an erasure.' },
+    cause: { type: 'string', enum: ['run', 'decision', 'api', 'source_removal'], description: '`source_removal`: `hub sources remove` took the source named by `cause_id` out.' },
     cause_id: nullable({ type: 'string' }),
     actor: { type: 'string' },
     created_at: dateTime,
@@ -208,6 +408,8 @@ const run = {
     status: runStatus,
     trigger: runTrigger,
     ...runCounts,
+    skipped: { type: 'integer', description: 'Records not stored because their person was erased.' },
+    deleted: { type: 'integer', description: 'Records a completed full sweep no longer found: marked deleted, out of their golden records.' },
     progress: {
       type: 'object',
       additionalProperties: false,
@@ -289,7 +491,7 @@ const lookupResult = {
   },
 };
 
-export const WEBHOOK_EVENTS = ['customer.created', 'customer.updated', 'customer.merged', 'customer.split', 'customer.retired', 'run.failed'] as const;
+export const WEBHOOK_EVENTS = ['customer.created', 'customer.updated', 'customer.merged', 'customer.split', 'customer.retired', 'customer.erased', 'run.failed'] as const;
 export type WebhookEventType = (typeof WEBHOOK_EVENTS)[number];
 
 const webhookDelivery = {
@@ -383,8 +585,11 @@ export function registerSchemas(app: FastifyInstance): void {
     lineageEntry,
     customerSummary,
     sourceRecord,
+    customerValue,
     customer,
     merged,
+    erasure,
+    customerExport,
     timelineItem,
     change,
     run,

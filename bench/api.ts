@@ -1,0 +1,171 @@
+/**
+ * `npm run bench:api [-- --records 1000000 --duration 10 --connections 10]`: the API against a bare Fastify route.
+ *
+ * Builds a database with N golden records (set-based SQL: one source record each, its canonical form, membership,
+ * lineage and three interactions), then, in one run and on the same database, drives with autocannon:
+ * - a bare Fastify route that reads one golden_record row by primary key with `pg` (the floor of what a route costs);
+ * - `GET /v1/customers/{id}` with the API key check, rate limit and the full response (lineage, source records, value);
+ * - `GET /v1/customers/{id}/timeline` and a name search `GET /v1/customers?name=…`.
+ * The servers run in a child process, so that autocannon does not share their event loop. Prints requests/s, p99 and
+ * the ratio to the bare route (the issue's target: ≥ 0.65 and p99 ≤ 10 ms for the customer route).
+ * Uses DATABASE_URL's server (database `hub_bench`) when set, else an embedded PostgreSQL in a temporary folder.
+ */
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import autocannon from 'autocannon';
+import Fastify from 'fastify';
+import { createDatabaseIfMissing, createPool, databaseUrlWithName, openDatabase, type Pool } from '../hub/db/database.js';
+import { migrate } from '../hub/db/migrate.js';
+import { createApiKey } from '../hub/auth.js';
+import { checkConfig } from '../hub/config.js';
+import { silentLogger } from '../hub/log.js';
+import { buildApp } from '../hub/app.js';
+
+const { values: args } = parseArgs({
+  options: {
+    records: { type: 'string', default: '100000' },
+    duration: { type: 'string', default: '10' },
+    connections: { type: 'string', default: '10' },
+    serve: { type: 'string' },
+  },
+});
+
+/** The child: both servers on one pool each, ports on stdout. */
+async function serve(url: string): Promise<void> {
+  const bare = Fastify();
+  const barePool = createPool(url);
+  bare.get<{ Params: { id: string } }>('/bare/:id', async (request) => {
+    const { rows } = await barePool.query('select id, status, data, created_at, updated_at from golden_record where id = $1', [request.params.id]);
+    return rows[0];
+  });
+  await bare.listen({ port: 0, host: '127.0.0.1' });
+  const hubPool = createPool(url);
+  const app = await buildApp({ pool: hubPool, config: checkConfig({ sources: [] }, 'bench.yaml'), log: silentLogger });
+  await app.listen({ port: 0, host: '127.0.0.1' });
+  const port = (server: { server: { address(): unknown } }) => (server.server.address() as { port: number }).port;
+  process.stdout.write(JSON.stringify({ bare: port(bare), hub: port(app) }) + '\n');
+  process.on('SIGTERM', () => void Promise.all([bare.close(), app.close()]).then(() => Promise.all([barePool.end(), hubPool.end()])).then(() => process.exit(0)));
+}
+
+/** N customers, set-based, in a fresh database (ids 1..N line up across the tables). */
+async function seed(pool: Pool, n: number): Promise<void> {
+  const { rows } = await pool.query<{ n: number }>("select count(*)::int as n from golden_record where status = 'active'");
+  if (rows[0].n === n) return;
+  if (rows[0].n !== 0) throw new Error(`The bench database holds ${rows[0].n} customers, not ${n}: drop it (or use another) first.`);
+  const started = Date.now();
+  const step = async (label: string, text: string) => {
+    const t = Date.now();
+    await pool.query(text);
+    console.log(`  ${label}: ${((Date.now() - t) / 1000).toFixed(1)} s`);
+  };
+  console.log(`generating ${n.toLocaleString('en')} golden records…`);
+  await pool.query("insert into source (name, connector) values ('bench', 'csv') on conflict do nothing");
+  await step('raw records', `insert into raw_record (source, stream, external_id, data, content_hash)
+    select 'bench', 'customers', g::text, jsonb_build_object('id', g, 'first', 'Given' || g, 'last', 'Family' || (g % 5000), 'email', 'person' || g || '@example.com'), md5(g::text)
+    from generate_series(1, ${n}) g`);
+  await step('canonical records', `insert into canonical_record (raw_record_id, source, data, observed_at)
+    select id, 'bench', jsonb_build_object('person', jsonb_build_object('given_name', data ->> 'first', 'family_name', data ->> 'last',
+      'emails', jsonb_build_array(jsonb_build_object('address', data ->> 'email')))), now() - (id % 1000) * interval '1 hour' from raw_record`);
+  await step('match keys', `insert into match_key (raw_record_id, kind, value) select id, 'email', data ->> 'email' from raw_record`);
+  await step('golden records', `insert into golden_record (id, seq, data)
+    select 'cus_' || id, id, jsonb_build_object('given_name', data ->> 'first', 'family_name', data ->> 'last', 'email', data ->> 'email', 'emails', jsonb_build_array(data ->> 'email'))
+    from raw_record`);
+  await pool.query(`select setval('golden_record_seq', ${n})`);
+  await step('memberships', `insert into cluster_membership (raw_record_id, golden_id, cause, detail) select id, 'cus_' || id, 'rule', '{"rule": "shared_key"}' from raw_record`);
+  await step('lineage', `insert into attribute_lineage (golden_id, attribute, value, raw_record_id, source, observed_at, survived)
+    select 'cus_' || r.id, a.attribute, to_jsonb(r.data ->> a.field), r.id, 'bench', now(), true
+    from raw_record r cross join (values ('given_name', 'first'), ('family_name', 'last'), ('email', 'email'), ('emails', 'email')) as a(attribute, field)`);
+  await step('interactions', `insert into interaction (raw_record_id, ordinal, kind, occurred_at, data)
+    select r.id, k.ordinal, k.kind, now() - ((r.id * (k.ordinal + 7)) % 700) * interval '1 day',
+      jsonb_build_object('kind', k.kind, 'occurred_at', now() - ((r.id * (k.ordinal + 7)) % 700) * interval '1 day', 'amount', (r.id % 500) + 10, 'currency', 'EUR',
+        'status', k.status, 'owner', 'Agent ' || (r.id % 40), 'thread_id', 't' || r.id, 'external_id', k.kind || '-' || r.id)
+    from raw_record r cross join (values (0, 'order', 'paid'), (1, 'ticket', 'open'), (2, 'email', 'received')) as k(ordinal, kind, status)`);
+  await step('customer value', `insert into customer_value (golden_id, first_order_at, last_order_at, order_count)
+    select 'cus_' || raw_record_id, min(occurred_at), max(occurred_at), count(*) from interaction where kind = 'order' group by raw_record_id`);
+  await step('analyze', 'analyze');
+  console.log(`  done in ${((Date.now() - started) / 1000).toFixed(0)} s`);
+}
+
+interface Figures {
+  name: string;
+  requests: number;
+  p99: number;
+  p50: number;
+  errors: number;
+  non2xx: number;
+}
+
+async function drive(name: string, port: number, path: () => string, headers: Record<string, string>, duration: number, connections: number): Promise<Figures> {
+  const result = await autocannon({
+    url: `http://127.0.0.1:${port}`,
+    connections,
+    duration,
+    headers,
+    requests: [{ setupRequest: (request) => ({ ...request, path: path() }) }],
+  });
+  return { name, requests: result.requests.average, p99: result.latency.p99, p50: result.latency.p50, errors: result.errors, non2xx: result.non2xx };
+}
+
+async function main(): Promise<void> {
+  if (args.serve) return serve(args.serve);
+  const records = Number(args.records);
+  const duration = Number(args.duration);
+  const connections = Number(args.connections);
+  let dir: string | undefined;
+  let database: { url: string; pool: Pool; close(): Promise<void> };
+  if (process.env.DATABASE_URL) {
+    await createDatabaseIfMissing(process.env.DATABASE_URL, 'hub_bench');
+    const url = databaseUrlWithName(process.env.DATABASE_URL, 'hub_bench');
+    const pool = createPool(url);
+    database = { url, pool, close: () => pool.end() };
+  } else {
+    dir = await mkdtemp(join(tmpdir(), 'hub-bench-api-'));
+    database = await openDatabase({ hubDir: dir });
+  }
+  const child = spawn(process.execPath, ['--import', 'tsx', 'bench/api.ts', '--serve', database.url], {
+    // The limiter runs (its cost is part of the route) but never trips.
+    env: { ...process.env, HUB_RATE_LIMIT_PER_MINUTE: '1000000000', HUB_LOG_LEVEL: 'error' },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  try {
+    await migrate(database.pool);
+    await seed(database.pool, records);
+    const key = await createApiKey(database.pool, `bench ${Date.now()}`, ['read']);
+    const ports = await new Promise<{ bare: number; hub: number }>((resolve, reject) => {
+      child.stdout!.once('data', (chunk) => resolve(JSON.parse(String(chunk))));
+      child.once('exit', (code) => reject(new Error(`the server process exited with ${code}`)));
+    });
+    const randomId = () => `cus_${1 + Math.floor(Math.random() * records)}`;
+    const auth = { authorization: `Bearer ${key}` };
+    const names = ['Given17 Family17', 'Gvien4242 Famliy4242', 'Given99 Family99'];
+    console.log(`\n${records.toLocaleString('en')} golden records; ${connections} connections, ${duration} s per route (after a 2 s warm-up each)`);
+    const runs: [string, number, () => string, Record<string, string>][] = [
+      ['bare Fastify + pg, one row by primary key', ports.bare, () => `/bare/${randomId()}`, {}],
+      ['GET /v1/customers/{id} (key, full response)', ports.hub, () => `/v1/customers/${randomId()}`, auth],
+      ['GET /v1/customers/{id}/timeline', ports.hub, () => `/v1/customers/${randomId()}/timeline`, auth],
+      ['GET /v1/customers?name= (typo-tolerant search)', ports.hub, () => `/v1/customers?limit=10&name=${encodeURIComponent(names[Math.floor(Math.random() * names.length)])}`, auth],
+    ];
+    const figures: Figures[] = [];
+    for (const [name, port, path, headers] of runs) {
+      await drive(name, port, path, headers, 2, connections);
+      figures.push(await drive(name, port, path, headers, duration, connections));
+    }
+    const bare = figures[0].requests;
+    console.log(`\n${'route'.padEnd(50)} ${'req/s'.padStart(8)} ${'p50 ms'.padStart(7)} ${'p99 ms'.padStart(7)} ${'ratio'.padStart(6)}  errors/non-2xx`);
+    for (const f of figures) {
+      console.log(`${f.name.padEnd(50)} ${f.requests.toFixed(0).padStart(8)} ${String(f.p50).padStart(7)} ${String(f.p99).padStart(7)} ${(f.requests / bare).toFixed(2).padStart(6)}  ${f.errors}/${f.non2xx}`);
+    }
+    const customer = figures[1];
+    console.log(`\ntarget for GET /v1/customers/{id}: ratio ≥ 0.65 (${(customer.requests / bare).toFixed(2)}), p99 ≤ 10 ms (${customer.p99})`);
+  } finally {
+    child.kill('SIGTERM');
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    await database.close();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  }
+}
+
+await main();
