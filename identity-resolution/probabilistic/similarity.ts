@@ -10,24 +10,27 @@ let flagsB = new Uint8Array(64);
 
 /** Jaro similarity in [0, 1]. */
 export function jaro(a: string, b: string): number {
-  if (a === b) return a.length === 0 ? 1 : 1;
+  if (a === b) return 1;
   const la = a.length;
   const lb = b.length;
   if (la === 0 || lb === 0) return 0;
   if (flagsA.length < la) flagsA = new Uint8Array(la * 2);
   if (flagsB.length < lb) flagsB = new Uint8Array(lb * 2);
-  flagsA.fill(0, 0, la);
-  flagsB.fill(0, 0, lb);
-  const window = Math.max(0, Math.floor(Math.max(la, lb) / 2) - 1);
+  // Locals, not the module's `let` bindings, in the loops: V8 then keeps them in registers.
+  const fa = flagsA;
+  const fb = flagsB;
+  fa.fill(0, 0, la);
+  fb.fill(0, 0, lb);
+  const window = Math.max(0, (Math.max(la, lb) >> 1) - 1);
   let matches = 0;
   for (let i = 0; i < la; i++) {
-    const lo = Math.max(0, i - window);
-    const hi = Math.min(lb - 1, i + window);
+    const lo = i > window ? i - window : 0;
+    const hi = i + window < lb - 1 ? i + window : lb - 1;
     const ch = a.charCodeAt(i);
     for (let j = lo; j <= hi; j++) {
-      if (flagsB[j] === 0 && b.charCodeAt(j) === ch) {
-        flagsA[i] = 1;
-        flagsB[j] = 1;
+      if (fb[j] === 0 && b.charCodeAt(j) === ch) {
+        fa[i] = 1;
+        fb[j] = 1;
         matches++;
         break;
       }
@@ -37,13 +40,12 @@ export function jaro(a: string, b: string): number {
   let transpositions = 0;
   let k = 0;
   for (let i = 0; i < la; i++) {
-    if (flagsA[i] === 0) continue;
-    while (flagsB[k] === 0) k++;
+    if (fa[i] === 0) continue;
+    while (fb[k] === 0) k++;
     if (a.charCodeAt(i) !== b.charCodeAt(k)) transpositions++;
     k++;
   }
-  const m = matches;
-  return (m / la + m / lb + (m - transpositions / 2) / m) / 3;
+  return (matches / la + matches / lb + (matches - transpositions / 2) / matches) / 3;
 }
 
 /** Jaro–Winkler similarity: Jaro boosted by a common prefix of up to four characters (scale 0.1). */
@@ -94,8 +96,7 @@ const counts = new Int32Array(128);
 
 /**
  * Jaro–Winkler when it can reach `floor`, else 0. Jaro cannot exceed (c/|a| + c/|b| + 1) / 3 with c the
- * characters the strings have in common (as multisets), and the prefix bonus at most closes 40% of the
- * rest; checking that bound first costs O(|a| + |b|) and skips most dissimilar pairs, which are most pairs.
+ * characters the strings have in common (as multisets), and the prefix bonus is known before Jaro is; checking that bound first costs O(|a| + |b|) and skips most dissimilar pairs, which are most pairs.
  */
 export function jaroWinklerAbove(a: string, b: string, floor: number): number {
   if (a === b) return 1;
@@ -120,7 +121,10 @@ export function jaroWinklerAbove(a: string, b: string, floor: number): number {
   }
   if (ascii) {
     const jaroBound = common === 0 ? 0 : (common / a.length + common / b.length + 1) / 3;
-    if (jaroBound + 0.4 * (1 - jaroBound) < floor) return 0;
+    let prefix = 0;
+    const max = Math.min(4, a.length, b.length);
+    while (prefix < max && a.charCodeAt(prefix) === b.charCodeAt(prefix)) prefix++;
+    if (jaroBound + prefix * 0.1 * (1 - jaroBound) < floor) return 0;
   }
   return jaroWinkler(a, b);
 }
