@@ -13,6 +13,7 @@ import mappingSchema from '../openapi/schemas/mapping.schema.json' with { type: 
 import type { CanonicalRecord, Email, Identifier, Phone } from '../openapi/generated/canonical-record.gen.js';
 import type { FieldRule, MappingDocument, Target, TransformName, TransformStep } from '../openapi/generated/mapping.gen.js';
 import { isEmpty, optionChecks, quote, TransformError, transforms, type Transform, type TransformContext } from './transforms.js';
+import { readField } from '../connectors/kit/read-field.js';
 
 export type { FieldRule, MappingDocument, Target, TransformStep } from '../openapi/generated/mapping.gen.js';
 
@@ -205,16 +206,6 @@ function canonicalPlace(target: Target): string {
   return exactPlaces[target] ?? `/$defs/${definition}/properties/${target.slice(prefix.length)}`;
 }
 
-/** A source field: the key itself when the record has it, else a dotted path into nested objects. */
-function readField(data: Record<string, unknown>, path: string): unknown {
-  if (Object.hasOwn(data, path)) return data[path];
-  let node: unknown = data;
-  for (const key of path.split('.')) {
-    if (typeof node !== 'object' || node === null || !Object.hasOwn(node, key)) return undefined;
-    node = (node as Record<string, unknown>)[key];
-  }
-  return node;
-}
 
 function compileRule(rule: FieldRule): CompiledRule {
   const place = canonicalPlace(rule.target);

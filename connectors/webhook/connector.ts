@@ -28,13 +28,3 @@ export function receiverSettings(config: WebhookConfig): ReceiverSettings {
   return { secret: config.secret, streams: config.streams, idField: config.id_field ?? 'id', toleranceSeconds: config.tolerance_seconds ?? 300 };
 }
 
-/** A field of a JSON record: the key itself when present, else a dotted path (as the mapping reads fields). */
-export function readField(data: Record<string, unknown>, path: string): unknown {
-  if (Object.hasOwn(data, path)) return data[path];
-  let node: unknown = data;
-  for (const key of path.split('.')) {
-    if (typeof node !== 'object' || node === null || !Object.hasOwn(node, key)) return undefined;
-    node = (node as Record<string, unknown>)[key];
-  }
-  return node;
-}
