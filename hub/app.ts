@@ -23,6 +23,7 @@ import { registerIdempotency } from './idempotency.js';
 import { operationRoutes } from './routes/operations.js';
 import { privacyRoutes } from './routes/privacy.js';
 import { exportRoutes } from './routes/export.js';
+import { writeBackRoutes } from './routes/write-back.js';
 import { registerRateLimit } from './rate-limit.js';
 import { httpSeconds } from './metrics.js';
 
@@ -112,6 +113,6 @@ export async function buildApp(hub: Hub, options: { logger?: boolean } = {}): Pr
     async () => app.swagger(),
   );
 
-  for (const routes of [operationRoutes, customerRoutes, lookupRoutes, changeRoutes, sourceRoutes, runRoutes, quarantineRoutes, webhookRoutes, ingestRoutes, receiveRoutes, privacyRoutes, exportRoutes]) await app.register(routes, { hub });
+  for (const routes of [operationRoutes, customerRoutes, lookupRoutes, changeRoutes, sourceRoutes, runRoutes, quarantineRoutes, webhookRoutes, ingestRoutes, receiveRoutes, privacyRoutes, exportRoutes, writeBackRoutes]) await app.register(routes, { hub });
   return app;
 }

@@ -20,6 +20,7 @@ import { findConnector } from '../connectors/index.js';
 import { buildApp } from './app.js';
 import { createApiKeyWithId, ensureAdminKey, parseScopes, revokeApiKey, SCOPES } from './auth.js';
 import { removeSource } from './privacy.js';
+import { planWriteBack, setWriteBackEnabled } from './write-back.js';
 import { userInfo } from 'node:os';
 
 const EXAMPLE_CONFIG = 'examples/hub.config.yaml';
@@ -252,6 +253,38 @@ sourcesCommand
       }),
     ),
   );
+
+const writebackCommand = program.command('writeback').description('golden values written back to the sources');
+writebackCommand
+  .command('plan <source>')
+  .description('list what write-back would write to a source now (record, attribute, from → to), without writing')
+  .action(
+    action(async (source: string) =>
+      withDatabase(async (runtime) => {
+        const { status, writes } = await planWriteBack(runtime, source);
+        const items = writes.flatMap((write) => write.items);
+        console.log(`${source}: write-back ${status.enabled ? 'on' : 'OFF (nothing is written)'}; ${items.length} value(s) to write to ${writes.length} record(s)`);
+        for (const item of items) console.log(`  ${item.externalId} (${item.goldenId}) ${item.attribute}: ${JSON.stringify(item.from)} → ${JSON.stringify(item.to)}`);
+      }),
+    ),
+  );
+for (const [name, enabled, text] of [
+  ['disable', false, 'stop all writes to a source (the kill switch; wins over the configuration)'],
+  ['enable', true, 'allow writes to a source again (wins over the configuration)'],
+  ['reset', null, "let the configuration's write_back.enabled decide again"],
+] as const) {
+  writebackCommand
+    .command(`${name} <source>`)
+    .description(text)
+    .action(
+      action(async (source: string) =>
+        withDatabase(async (runtime) => {
+          const status = await setWriteBackEnabled(runtime, source, enabled, `cli:${userInfo().username}`);
+          console.log(`${source}: write-back ${status.enabled ? 'on' : 'off'}${status.override === null ? ' (from the configuration)' : ''}`);
+        }),
+      ),
+    );
+}
 
 const configCommand = program.command('config').description('configuration');
 configCommand

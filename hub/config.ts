@@ -9,6 +9,7 @@ import cron from 'node-cron';
 import hubConfigSchema from '../openapi/schemas/hub-config.schema.json' with { type: 'json' };
 import type { HubConfig, SourceConfig } from '../openapi/generated/hub-config.gen.js';
 import { findConnector, connectors, HUB_SOURCE } from '../connectors/index.js';
+import { findWriteBack } from '../connectors/write-back.js';
 import { validate } from './schema-validation.js';
 
 export type { HubConfig, SourceConfig };
@@ -60,6 +61,7 @@ export function checkConfig(raw: unknown, path: string, env: NodeJS.ProcessEnv =
     } else {
       problems.push(...validate(connector.configSchema, source.config, `${key}.config`));
     }
+    if (source.write_back && !findWriteBack(source.connector)) problems.push(`${key}.write_back: the ${source.connector} connector cannot write back`);
     if (source.schedule !== undefined && !cron.validate(source.schedule)) {
       problems.push(`${key}.schedule: '${source.schedule}' is not a valid cron expression`);
     }

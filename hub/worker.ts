@@ -4,6 +4,7 @@
  */
 import { SYNC_QUEUE, type SyncJob } from './queue.js';
 import { executeRun, recoverInterruptedRuns, type Hub } from './sync.js';
+import { startWriteBack } from './write-back.js';
 
 const RECOVERY_INTERVAL_MS = 30_000;
 
@@ -12,6 +13,7 @@ export async function startWorker(hub: Hub, signal: AbortSignal): Promise<void> 
   await hub.boss.work<SyncJob>(SYNC_QUEUE, { batchSize: 1, pollingIntervalSeconds: 0.5 }, async ([job]) => {
     await executeRun(hub, job.data.runId, signal);
   });
+  await startWriteBack(hub, signal);
   const recover = () =>
     recoverInterruptedRuns(hub, signal).then(
       (runs) => runs.length && hub.log.info({ runs }, 'recovered interrupted sync runs'),

@@ -7,6 +7,7 @@
 import type { CanonicalRecord } from '../openapi/generated/canonical-record.gen.js';
 import type { GoldenAttributes } from '../openapi/generated/golden-record.gen.js';
 import { GOLDEN_ID_SCHEME } from './match-keys.js';
+import { stableStringify } from '../hub/stable-json.js';
 
 export interface MemberRecord {
   rawRecordId: number;
@@ -137,5 +138,6 @@ function emailMarketing(members: MemberRecord[]) {
 /** The top-level attributes whose values differ between two versions of a golden record. */
 export function changedAttributes(before: Record<string, unknown>, after: Record<string, unknown>): string[] {
   const keys = new Set([...Object.keys(before), ...Object.keys(after)]);
-  return [...keys].filter((key) => JSON.stringify(before[key]) !== JSON.stringify(after[key])).sort();
+  // Values read back from jsonb have their keys in another order: compare them key-sorted.
+  return [...keys].filter((key) => stableStringify(before[key]) !== stableStringify(after[key])).sort();
 }

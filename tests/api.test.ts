@@ -166,6 +166,8 @@ describe('health and documents', () => {
         'GET /v1/runs/{id}',
         'GET /v1/sources',
         'POST /v1/sources/{name}/sync',
+        'GET /v1/sources/{name}/write-back',
+        'PUT /v1/sources/{name}/write-back',
         'GET /v1/lookup',
         'PUT /v1/customers/{id}/consent',
         'GET /v1/webhooks',

@@ -108,6 +108,10 @@ describe('deterministic identity resolution', () => {
     expect((await golden(db.pool, eve)).data.email_marketing).toMatchObject({ status: 'opt_out', source: 'shop' });
     await ingest(db.pool, 'crm', [{ id: 'c9', email: 'eve@example.com', newsletter: 'opt_in', updated: '2025-02-01T10:00:00Z' }]);
     expect((await golden(db.pool, eve)).data.email_marketing).toMatchObject({ status: 'opt_in', source: 'crm' });
+    // Re-resolving with the same consent (read back from jsonb, keys reordered) names only what changed.
+    const before = await lastPosition(db.pool);
+    await ingest(db.pool, 'crm', [{ id: 'c9', email: 'eve@example.com', newsletter: 'opt_in', city: 'Bonn', updated: '2025-02-01T10:00:00Z' }]);
+    expect((await changesAfter(db.pool, before)).map((change) => change.changed)).toEqual([['address']]);
   });
 
   it('quarantines a record that does not map, and it leaves its cluster', async () => {

@@ -51,4 +51,35 @@ export interface SourceConfig {
    * The connector's configuration, validated by its config.schema.json.
    */
   config: {};
+  write_back?: WriteBackConfig;
+}
+/**
+ * Golden values written back to this source (connectors shopify, woocommerce, odoo, tryton). Writes run as jobs and are logged; `hub writeback plan <source>` shows them without writing.
+ */
+export interface WriteBackConfig {
+  /**
+   * The kill switch: false writes nothing (planned writes wait). `PUT /v1/sources/{name}/write-back` overrides it from the database.
+   */
+  enabled: boolean;
+  /**
+   * Which golden values flow back, each only where the connector can store it. Default: email and email_marketing.
+   */
+  attributes?: {
+    /**
+     * The golden record's preferred email.
+     */
+    email?: boolean;
+    /**
+     * The golden record's preferred phone (E.164).
+     */
+    phone?: boolean;
+    /**
+     * The email-marketing consent: an opt-out recorded anywhere reaches this source.
+     */
+    email_marketing?: boolean;
+    /**
+     * The golden id, as the source's external reference.
+     */
+    golden_id?: boolean;
+  };
 }
