@@ -2,6 +2,7 @@
 import type { Connector } from './kit/contract.js';
 import { connector as calls } from './calls/connector.js';
 import { connector as csv } from './csv/connector.js';
+import { connector as freshdesk } from './freshdesk/connector.js';
 import { hubConnector, HUB_SOURCE } from './hub/connector.js';
 import { connector as imap } from './imap/connector.js';
 import { connector as odoo } from './odoo/connector.js';
@@ -11,12 +12,14 @@ import { connector as shopify } from './shopify/connector.js';
 import { connector as tryton } from './tryton/connector.js';
 import { connector as webhook } from './webhook/connector.js';
 import { connector as woocommerce } from './woocommerce/connector.js';
+import { connector as zendesk } from './zendesk/connector.js';
 
 export { hubConnector, HUB_SOURCE };
 
 export const connectors: Record<string, Connector<any>> = {
   [calls.name]: calls,
   [csv.name]: csv,
+  [freshdesk.name]: freshdesk,
   [imap.name]: imap,
   [odoo.name]: odoo,
   [rest.name]: rest,
@@ -25,6 +28,7 @@ export const connectors: Record<string, Connector<any>> = {
   [tryton.name]: tryton,
   [webhook.name]: webhook,
   [woocommerce.name]: woocommerce,
+  [zendesk.name]: zendesk,
 };
 
 export function findConnector(name: string): Connector<any> | undefined {

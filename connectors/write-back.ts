@@ -17,6 +17,12 @@ import { writeCustomer as writeOdoo } from './odoo/write-back.js';
 import type { TrytonConfig } from './tryton/config.gen.js';
 import { createTrytonHttp } from './tryton/rpc.js';
 import { writeCustomer as writeTryton } from './tryton/write-back.js';
+import type { ZendeskConfig } from './zendesk/config.gen.js';
+import { createZendeskHttp } from './zendesk/client.js';
+import { writeUser as writeZendesk } from './zendesk/write-back.js';
+import type { FreshdeskConfig } from './freshdesk/config.gen.js';
+import { createFreshdeskHttp } from './freshdesk/client.js';
+import { writeContact as writeFreshdesk } from './freshdesk/write-back.js';
 
 /** The golden values a source can receive. */
 export const WRITE_ATTRIBUTES = ['email', 'phone', 'email_marketing', 'golden_id'] as const;
@@ -99,7 +105,25 @@ const tryton: WriteBackExecutor<TrytonConfig> = {
   },
 };
 
-export const writeBackExecutors: Record<string, WriteBackExecutor<any>> = { shopify, woocommerce, odoo, tryton };
+const zendesk: WriteBackExecutor<ZendeskConfig> = {
+  stream: 'users',
+  fields: ['email', 'phone', 'golden_id'],
+  async write(config, externalId, values, ctx) {
+    const detail = await writeZendesk(createZendeskHttp(config, ctx), externalId, { email: values.email, phone: values.phone, golden_id: values.golden_id });
+    return { detail: detail ?? null };
+  },
+};
+
+const freshdesk: WriteBackExecutor<FreshdeskConfig> = {
+  stream: 'contacts',
+  fields: ['email', 'phone', 'golden_id'],
+  async write(config, externalId, values, ctx) {
+    const detail = await writeFreshdesk(createFreshdeskHttp(config, ctx), externalId, { email: values.email, phone: values.phone, golden_id: values.golden_id });
+    return { detail: detail ?? null };
+  },
+};
+
+export const writeBackExecutors: Record<string, WriteBackExecutor<any>> = { shopify, woocommerce, odoo, tryton, zendesk, freshdesk };
 
 export function findWriteBack(connector: string): WriteBackExecutor<any> | undefined {
   return Object.hasOwn(writeBackExecutors, connector) ? writeBackExecutors[connector] : undefined;

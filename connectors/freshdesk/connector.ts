@@ -1,0 +1,189 @@
+/**
+ * The Freshdesk connector. Tickets are incremental: `updated_since` with `order_by=updated_at&order_type=asc`
+ * and `include=requester`, paged with `page`/`per_page` while the `Link` header has `rel="next"`. After each
+ * page the next request is re-anchored on the new cursor from page 1, so a ticket updated during the run
+ * (which moves to the end of the list) never shifts another one past the reader, and Freshdesk's cap of
+ * 300 pages per listing is never reached except by more tickets in one second than 300 pages hold.
+ * Contacts are incremental on `_updated_since`, in Freshdesk's own order, so one walk keeps its anchor and
+ * its checkpoint names the page to resume at. Companies have no change filter: each run sweeps them all.
+ * https://developers.freshdesk.com/api/#list_all_tickets
+ * https://developers.freshdesk.com/api/#list_all_contacts
+ * https://developers.freshdesk.com/api/#list_all_companies
+ * https://developers.freshdesk.com/api/#pagination
+ */
+import { setTimeout as delay } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import type { Logger } from '../../hub/log.js';
+import { ConnectorError, type CheckResult, type ConnectorContext, type PulledConnector, type RecordPage, type RejectedRecord, type SourceRecord, type StreamState } from '../kit/contract.js';
+import type { HttpClient } from '../kit/http.js';
+import { IncrementalCursor } from '../kit/incremental.js';
+import { parseLinkHeader } from '../kit/paginate.js';
+import { createFreshdeskHttp, rateLimitWait, type FreshdeskClientOptions } from './client.js';
+import type { FreshdeskConfig } from './config.gen.js';
+import configSchema from './config.schema.json' with { type: 'json' };
+
+type StreamName = 'contacts' | 'companies' | 'tickets';
+const streamNames: StreamName[] = ['contacts', 'companies', 'tickets'];
+const recordSchema = { type: 'object', required: ['id'], properties: { id: { type: 'integer', minimum: 1 } } };
+
+export interface FreshdeskConnectorOptions extends FreshdeskClientOptions {
+  /** The last page Freshdesk lists for one query (300); tests lower it. */
+  maxPage?: number;
+}
+
+/** The contacts checkpoint: the cursor, and while a walk is unfinished its anchor and next page. */
+export interface ContactsState extends StreamState {
+  cursor?: string;
+  seen?: Record<string, string>;
+  anchor?: string;
+  next_page?: number;
+}
+
+/** The companies sweep checkpoint, as WooCommerce's customers. */
+export interface CompanySweepState extends StreamState {
+  next_page: number;
+  complete: boolean;
+}
+
+const defaultStart = '2000-01-01T00:00:00Z';
+// `updated_since` is to the second; asking from one second before the cursor re-reads the boundary
+// second whatever way Freshdesk compares, and the re-read is de-duplicated.
+const lookbackMs = 1000;
+const iso = (ms: number) => new Date(ms).toISOString().replace('.000Z', 'Z');
+
+function validId(item: unknown): item is Record<string, unknown> & { id: number } {
+  return typeof item === 'object' && item !== null && Number.isInteger((item as { id?: unknown }).id) && (item as { id: number }).id > 0;
+}
+
+export function createFreshdeskConnector(options: FreshdeskConnectorOptions = {}): PulledConnector<FreshdeskConfig> {
+  const maxPage = options.maxPage ?? 300;
+  const sleep = options.sleep;
+  const selected = (config: FreshdeskConfig) => streamNames.filter((name) => !config.streams || config.streams.includes(name));
+
+  /** One GET; when the minute's allowance is nearly spent, waits for the next before returning. */
+  async function get(http: HttpClient, config: FreshdeskConfig, log: Logger, path: string, params: Record<string, unknown>) {
+    const response = await http.get<unknown>(path, { params });
+    const waitMs = rateLimitWait(response.headers as Record<string, unknown>, config.rate_limit_reserve ?? 5);
+    if (waitMs) {
+      log.info({ connector: 'freshdesk', remaining: response.headers['x-ratelimit-remaining'], waitMs }, 'rate limit nearly spent, waiting');
+      await (sleep ?? ((ms: number) => delay(ms)))(waitMs);
+    }
+    const items = Array.isArray(response.data) ? (response.data as unknown[]) : [];
+    return { items, hasNext: 'next' in parseLinkHeader(response.headers.link as string | undefined) };
+  }
+
+  function take(item: unknown, kind: string, cursor: IncrementalCursor, records: SourceRecord[], rejected: RejectedRecord[]) {
+    if (!validId(item)) rejected.push({ reason: `${kind} without a positive integer 'id'`, field: 'id', payload: item });
+    else if (!cursor.valid(item.updated_at)) {
+      rejected.push({ externalId: String(item.id), field: 'updated_at', reason: `'updated_at' is not a timestamp (${JSON.stringify(item.updated_at) ?? 'missing'})`, payload: item });
+    } else if (cursor.accept(String(item.id), item.updated_at)) records.push({ externalId: String(item.id), data: item });
+  }
+
+  /** https://developers.freshdesk.com/api/#list_all_tickets (the `updated_since`, `order_by`, `include` filters; 300-page cap) */
+  async function* readTickets(http: HttpClient, state: StreamState | undefined, config: FreshdeskConfig, log: Logger): AsyncGenerator<RecordPage> {
+    const cursor = new IncrementalCursor(state, { windowMs: lookbackMs });
+    const perPage = config.per_page ?? 100;
+    const startMs = Date.parse(config.start_date ?? defaultStart);
+    // Anchors never go below this: raised only when one anchor filled every page Freshdesk lists.
+    let floorMs = -Infinity;
+    let anchorMs = cursor.from()?.ms ?? startMs;
+    let page = 1;
+    let done = 0;
+    for (;;) {
+      const { items, hasNext } = await get(http, config, log, '/tickets', {
+        updated_since: iso(anchorMs), order_by: 'updated_at', order_type: 'asc', include: 'requester', per_page: perPage, page,
+      });
+      const records: SourceRecord[] = [];
+      const rejected: RejectedRecord[] = [];
+      for (const item of items) take(item, 'ticket', cursor, records, rejected);
+      done += records.length;
+      yield { records, ...(rejected.length ? { rejected } : {}), state: cursor.state(), progress: { done } };
+      if (!hasNext) return;
+      const nextMs = Math.max(cursor.from()?.ms ?? anchorMs, floorMs);
+      if (nextMs !== anchorMs) {
+        anchorMs = nextMs;
+        page = 1;
+      } else if (page < maxPage) page++;
+      else {
+        // "You cannot access tickets beyond the 300th page": the listing is restarted past this second.
+        floorMs = anchorMs + 1000;
+        log.warn({ connector: 'freshdesk', updated_since: iso(anchorMs), pages: maxPage }, 'ticket listing capped: more tickets share one second than Freshdesk lists; restarting one second later');
+        anchorMs = floorMs;
+        page = 1;
+      }
+    }
+  }
+
+  /** https://developers.freshdesk.com/api/#list_all_contacts (`_updated_since`) */
+  async function* readContacts(http: HttpClient, state: StreamState | undefined, config: FreshdeskConfig, log: Logger): AsyncGenerator<RecordPage> {
+    const cursor = new IncrementalCursor(state, { windowMs: lookbackMs });
+    const perPage = config.per_page ?? 100;
+    const unfinished = typeof state?.anchor === 'string' && Number.isInteger(state.next_page);
+    const anchor = unfinished ? (state!.anchor as string) : iso(cursor.from()?.ms ?? Date.parse(config.start_date ?? defaultStart));
+    let done = 0;
+    for (let page = unfinished ? (state!.next_page as number) : 1; ; page++) {
+      const { items, hasNext } = await get(http, config, log, '/contacts', { _updated_since: anchor, per_page: perPage, page });
+      const records: SourceRecord[] = [];
+      const rejected: RejectedRecord[] = [];
+      for (const item of items) take(item, 'contact', cursor, records, rejected);
+      done += records.length;
+      const checkpoint: ContactsState = { ...cursor.state(), ...(hasNext ? { anchor, next_page: page + 1 } : {}) };
+      yield { records, ...(rejected.length ? { rejected } : {}), state: checkpoint, progress: { done } };
+      if (!hasNext) return;
+    }
+  }
+
+  /** https://developers.freshdesk.com/api/#list_all_companies (no change filter: a sweep) */
+  async function* sweepCompanies(http: HttpClient, state: StreamState | undefined, config: FreshdeskConfig, log: Logger): AsyncGenerator<RecordPage> {
+    const perPage = config.per_page ?? 100;
+    const resume = state && state.complete === false && Number.isInteger(state.next_page) ? (state.next_page as number) : 1;
+    let done = 0;
+    for (let page = resume; ; page++) {
+      const { items, hasNext } = await get(http, config, log, '/companies', { per_page: perPage, page });
+      const records: SourceRecord[] = [];
+      const rejected: RejectedRecord[] = [];
+      for (const item of items) {
+        if (!validId(item)) rejected.push({ reason: `company without a positive integer 'id'`, field: 'id', payload: item });
+        else records.push({ externalId: String(item.id), data: item });
+      }
+      done += records.length;
+      const checkpoint: CompanySweepState = { next_page: hasNext ? page + 1 : 1, complete: !hasNext };
+      const sweep = { ...(page === 1 ? { start: true } : {}), ...(!hasNext ? { end: true } : {}) };
+      yield { records, ...(rejected.length ? { rejected } : {}), state: checkpoint, progress: { done }, ...(Object.keys(sweep).length ? { sweep } : {}) };
+      if (!hasNext) return;
+    }
+  }
+
+  /** https://developers.freshdesk.com/api/#me */
+  async function check(config: FreshdeskConfig, ctx: ConnectorContext): Promise<CheckResult> {
+    try {
+      const http = createFreshdeskHttp(config, { ...options, log: ctx.log });
+      const response = await http.get<{ contact?: { email?: string; name?: string } }>('/agents/me');
+      const who = response.data?.contact?.email ?? response.data?.contact?.name ?? 'an agent';
+      return { ok: true, message: `Connected to Freshdesk ${config.domain} as ${who}` };
+    } catch (error) {
+      if (error instanceof ConnectorError && error.kind !== 'system') return { ok: false, message: error.message };
+      throw error;
+    }
+  }
+
+  async function* read(name: string, state: StreamState | undefined, config: FreshdeskConfig, ctx: ConnectorContext): AsyncGenerator<RecordPage> {
+    if (!selected(config).includes(name as StreamName)) throw new ConnectorError(`The Freshdesk source ${ctx.source} has no stream '${name}'`, 'config');
+    const http = createFreshdeskHttp(config, { ...options, log: ctx.log });
+    if (name === 'tickets') yield* readTickets(http, state, config, ctx.log);
+    else if (name === 'contacts') yield* readContacts(http, state, config, ctx.log);
+    else yield* sweepCompanies(http, state, config, ctx.log);
+  }
+
+  return {
+    kind: 'pulled',
+    name: 'freshdesk',
+    configSchema,
+    defaultMappingPath: fileURLToPath(new URL('./mapping.yaml', import.meta.url)),
+    streams: (config) => selected(config).map((name) => ({ name, recordSchema, primaryKey: ['id'], ...(name === 'companies' ? {} : { cursorField: 'updated_at' }) })),
+    check,
+    read,
+  };
+}
+
+export const connector = createFreshdeskConnector();

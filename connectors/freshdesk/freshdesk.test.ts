@@ -1,0 +1,225 @@
+import nock from 'nock';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { compileMapping, loadMappingFile } from '../../mapping/engine.js';
+import { ConnectorError } from '../kit/contract.js';
+import { bodies, fakeSleep, fixture, readStream, testContext } from '../kit/testing.js';
+import { createFreshdeskHttp } from './client.js';
+import type { FreshdeskConfig } from './config.gen.js';
+import { connector as defaultConnector, createFreshdeskConnector } from './connector.js';
+import { contactUpdateRequest, writeContact } from './write-back.js';
+
+const host = 'https://acme.freshdesk.com';
+const config: FreshdeskConfig = { domain: 'acme', api_key: 'fd_key_Abc123XyZ789', per_page: 2 };
+const load = (name: string) => fixture(import.meta.url, `fixtures/${name}`);
+const basic = `Basic ${Buffer.from('fd_key_Abc123XyZ789:X').toString('base64')}`;
+const next = (path: string, page: number) => ({ Link: `<${host}/api/v2/${path}?page=${page}&per_page=2>; rel="next"` });
+const ticketsQuery = (updatedSince: string, page: string) => ({ updated_since: updatedSince, order_by: 'updated_at', order_type: 'asc', include: 'requester', per_page: '2', page });
+const ids = (pages: { records: { externalId: string }[] }[]) => pages.map((page) => page.records.map((record) => record.externalId));
+
+beforeAll(() => nock.disableNetConnect());
+afterEach(() => nock.cleanAll());
+afterAll(() => nock.enableNetConnect());
+
+const api = () => nock(host, { reqheaders: { authorization: basic } });
+function setup(maxPage?: number) {
+  const { waits, sleep } = fakeSleep();
+  return { waits, connector: createFreshdeskConnector({ sleep, maxPage }) };
+}
+
+describe('freshdesk: tickets', () => {
+  it('reads by updated_at ascending with the requester, re-anchoring updated_since on the cursor after each page; both tickets of the boundary second arrive', async () => {
+    const scope = api()
+      .get('/api/v2/tickets')
+      .query(ticketsQuery('2000-01-01T00:00:00Z', '1'))
+      .reply(200, load('tickets-page-1.json'), next('tickets', 2))
+      .get('/api/v2/tickets')
+      .query(ticketsQuery('2015-08-25T09:59:59Z', '1'))
+      .reply(200, load('tickets-page-2.json'));
+    const { connector, waits } = setup();
+
+    const pages = await readStream(connector, 'tickets', config);
+
+    // 21 comes again (the boundary second is re-read): dropped; 22 shares its second and arrives.
+    expect(ids(pages)).toEqual([['20', '21'], ['22']]);
+    expect(pages[0].records[0].data).toMatchObject({ requester: { email: 'Ana.Perez@example.com' } });
+    expect(pages.map((page) => page.state)).toEqual([
+      { cursor: '2015-08-25T10:00:00Z', seen: { '21': '2015-08-25T10:00:00Z' } },
+      { cursor: '2015-08-25T10:00:00Z', seen: { '21': '2015-08-25T10:00:00Z', '22': '2015-08-25T10:00:00Z' } },
+    ]);
+    expect(pages[1].rejected).toEqual([{ externalId: '23', field: 'updated_at', reason: "'updated_at' is not a timestamp (missing)", payload: load('tickets-page-2.json')[2] }]);
+    expect(waits).toEqual([]);
+    expect(scope.isDone()).toBe(true);
+  });
+
+  it('resumes from state: the second ticket of the boundary second arrives, the first is not read twice', async () => {
+    const scope = api().get('/api/v2/tickets').query(ticketsQuery('2015-08-25T09:59:59Z', '1')).reply(200, load('tickets-page-2.json'));
+
+    const pages = await readStream(setup().connector, 'tickets', config, { cursor: '2015-08-25T10:00:00Z', seen: { '21': '2015-08-25T10:00:00Z' } });
+
+    expect(ids(pages)).toEqual([['22']]);
+    expect(scope.isDone()).toBe(true);
+  });
+
+  it('at the last page Freshdesk lists (300; 2 here) restarts the listing from the cursor instead of asking past it', async () => {
+    const scope = api()
+      .get('/api/v2/tickets')
+      .query(ticketsQuery('2015-08-25T09:59:59Z', '1'))
+      .reply(200, load('tickets-page-2.json').slice(0, 2), next('tickets', 2))
+      // Nothing new on page 1 and the cursor did not move: the same listing's next page.
+      .get('/api/v2/tickets')
+      .query(ticketsQuery('2015-08-25T09:59:59Z', '2'))
+      .reply(200, load('tickets-same-second.json'), next('tickets', 3))
+      // Page 3 would be past the cap: the listing starts again, one second on, at page 1.
+      .get('/api/v2/tickets')
+      .query(ticketsQuery('2015-08-25T10:00:00Z', '1'))
+      .reply(200, load('tickets-after-cap.json'));
+
+    const pages = await readStream(setup(2).connector, 'tickets', config, { cursor: '2015-08-25T10:00:00Z', seen: { '21': '2015-08-25T10:00:00Z', '22': '2015-08-25T10:00:00Z' } });
+
+    expect(ids(pages)).toEqual([[], ['24', '25'], ['26']]);
+    expect(pages[2].state).toEqual({ cursor: '2015-08-25T10:00:01Z', seen: { '26': '2015-08-25T10:00:01Z', '21': '2015-08-25T10:00:00Z', '22': '2015-08-25T10:00:00Z', '24': '2015-08-25T10:00:00Z', '25': '2015-08-25T10:00:00Z' } });
+    expect(scope.isDone()).toBe(true);
+  });
+
+  it('retries a 429 after its Retry-After, then a 500', async () => {
+    api()
+      .get('/api/v2/tickets')
+      .query(true)
+      .reply(429, { code: 'rate_limit_exceeded', message: 'You have exceeded the limit of requests per minute' }, { 'Retry-After': '12', 'X-RateLimit-Total': '200', 'X-RateLimit-Remaining': '0' })
+      .get('/api/v2/tickets')
+      .query(true)
+      .reply(500, { code: 'internal_error', message: 'We are facing some issues. Please try after some time.' })
+      .get('/api/v2/tickets')
+      .query(ticketsQuery('2000-01-01T00:00:00Z', '1'))
+      .reply(200, load('tickets-page-1.json'));
+    const { connector, waits } = setup();
+
+    const pages = await readStream(connector, 'tickets', config);
+
+    expect(waits[0]).toBe(12_000);
+    expect(waits).toHaveLength(2);
+    expect(ids(pages)).toEqual([['20', '21']]);
+  });
+
+  it('fails at once on 401 with a message naming freshdesk, and check reports it', async () => {
+    const scope = api().get('/api/v2/tickets').query(true).reply(401, load('error-401.json')).get('/api/v2/agents/me').reply(401, load('error-401.json'));
+    const { connector, waits } = setup();
+
+    const error = (await readStream(connector, 'tickets', config).catch((caught: unknown) => caught)) as ConnectorError;
+    const checked = await connector.check(config, testContext);
+
+    expect(error).toBeInstanceOf(ConnectorError);
+    expect(error.kind).toBe('config');
+    expect(error.message).toBe('The credentials were refused by freshdesk (HTTP 401 on GET /api/v2/tickets)');
+    expect(checked).toEqual({ ok: false, message: 'The credentials were refused by freshdesk (HTTP 401 on GET /api/v2/agents/me)' });
+    expect(waits).toEqual([]);
+    expect(scope.isDone()).toBe(true);
+  });
+
+  it('check names the agent', async () => {
+    api().get('/api/v2/agents/me').reply(200, load('me.json'));
+    expect(await setup().connector.check(config, testContext)).toEqual({ ok: true, message: 'Connected to Freshdesk acme as agent@acme.example.com' });
+  });
+});
+
+describe('freshdesk: contacts', () => {
+  it('walks the pages of one _updated_since, checkpointing the page to resume at, and waits when X-RateLimit-Remaining is low', async () => {
+    const scope = api()
+      .get('/api/v2/contacts')
+      .query({ _updated_since: '2015-08-01T00:00:00Z', per_page: '2', page: '1' })
+      .reply(200, load('contacts-page-1.json'), { ...next('contacts', 2), 'X-RateLimit-Total': '200', 'X-RateLimit-Remaining': '3', 'X-RateLimit-Used-CurrentRequest': '1' })
+      .get('/api/v2/contacts')
+      .query({ _updated_since: '2015-08-01T00:00:00Z', per_page: '2', page: '2' })
+      .reply(200, load('contacts-page-2.json'), { 'X-RateLimit-Total': '200', 'X-RateLimit-Remaining': '199' });
+    const { connector, waits } = setup();
+
+    const pages = await readStream(connector, 'contacts', { ...config, start_date: '2015-08-01T00:00:00Z' });
+
+    expect(ids(pages)).toEqual([['1', '2'], ['3']]);
+    expect(pages.map((page) => page.state)).toEqual([
+      { cursor: '2015-08-19T10:00:00Z', seen: { '2': '2015-08-19T10:00:00Z' }, anchor: '2015-08-01T00:00:00Z', next_page: 2 },
+      { cursor: '2015-08-19T10:00:00Z', seen: { '2': '2015-08-19T10:00:00Z', '3': '2015-08-19T10:00:00Z' } },
+    ]);
+    expect(pages[1].rejected).toEqual([{ reason: "contact without a positive integer 'id'", field: 'id', payload: load('contacts-page-2.json')[1] }]);
+    // 3 left of 200, at or under the reserve of 5: a minute's wait before page 2.
+    expect(waits).toEqual([60_000]);
+    expect(scope.isDone()).toBe(true);
+  });
+
+  it('resumes an unfinished walk at its anchor and page', async () => {
+    const scope = api().get('/api/v2/contacts').query({ _updated_since: '2015-08-01T00:00:00Z', per_page: '2', page: '2' }).reply(200, load('contacts-page-2.json'));
+
+    const pages = await readStream(setup().connector, 'contacts', config, {
+      cursor: '2015-08-19T10:00:00Z', seen: { '2': '2015-08-19T10:00:00Z' }, anchor: '2015-08-01T00:00:00Z', next_page: 2,
+    });
+
+    expect(ids(pages)).toEqual([['3']]);
+    expect(scope.isDone()).toBe(true);
+  });
+
+  it('starts the next walk one second before the cursor', async () => {
+    const scope = api().get('/api/v2/contacts').query({ _updated_since: '2015-08-19T09:59:59Z', per_page: '2', page: '1' }).reply(200, []);
+
+    const pages = await readStream(setup().connector, 'contacts', config, { cursor: '2015-08-19T10:00:00Z', seen: {} });
+
+    expect(pages).toEqual([{ records: [], state: { cursor: '2015-08-19T10:00:00Z', seen: {} }, progress: { done: 0 } }]);
+    expect(scope.isDone()).toBe(true);
+  });
+});
+
+describe('freshdesk: companies', () => {
+  it('sweeps every company, marking the start and end of the sweep', async () => {
+    api()
+      .get('/api/v2/companies')
+      .query({ per_page: '2', page: '1' })
+      .reply(200, load('companies-page-1.json'), next('companies', 2))
+      .get('/api/v2/companies')
+      .query({ per_page: '2', page: '2' })
+      .reply(200, []);
+
+    const pages = await readStream(setup().connector, 'companies', config);
+
+    expect(ids(pages)).toEqual([['9', '10'], []]);
+    expect(pages.map((page) => [page.state, page.sweep])).toEqual([
+      [{ next_page: 2, complete: false }, { start: true }],
+      [{ next_page: 1, complete: true }, { end: true }],
+    ]);
+  });
+});
+
+describe('freshdesk: write-back', () => {
+  it('PUTs the contact fields, the golden id as unique_external_id', async () => {
+    const sent = bodies();
+    api().put('/api/v2/contacts/1', sent.match).reply(200, load('contact-update.json'));
+
+    const saved = await writeContact(createFreshdeskHttp(config), '1', { email: 'ana.perez@new.example.com', phone: '+34912345678', golden_id: 'g-42' });
+
+    expect(sent.seen).toEqual([{ email: 'ana.perez@new.example.com', phone: '+34912345678', unique_external_id: 'g-42' }]);
+    expect(saved).toMatchObject({ id: 1, unique_external_id: 'g-42' });
+    expect(contactUpdateRequest('1', { name: 'Ana Pérez', job_title: 'CFO' })).toEqual({ method: 'PUT', url: '/contacts/1', data: { name: 'Ana Pérez', job_title: 'CFO' } });
+    expect(await writeContact(createFreshdeskHttp(config), '1', {})).toBeUndefined();
+  });
+});
+
+describe('freshdesk: default mapping', () => {
+  it('maps contacts to people and tickets to ticket interactions of their requester, with status names', async () => {
+    const mapping = compileMapping(await loadMappingFile(defaultConnector.defaultMappingPath));
+    const ctx = { source: 'fd', stream: 'tickets', defaultRegion: 'US' };
+    const ticket = mapping.map('tickets', load('tickets-page-2.json')[1], ctx);
+    const custom = mapping.map('tickets', load('tickets-after-cap.json')[0], ctx);
+    const contact = mapping.map('contacts', load('contacts-page-1.json')[0], { ...ctx, stream: 'contacts' });
+    const company = mapping.map('companies', load('companies-page-1.json')[0], { ...ctx, stream: 'companies' });
+
+    expect(ticket).toMatchObject({
+      ok: true,
+      record: {
+        identifiers: [{ scheme: 'freshdesk:contact_id', value: '1', verified: true }],
+        person: { emails: [{ address: 'ana.perez@example.com' }] },
+        interactions: [{ kind: 'ticket', occurred_at: '2015-08-25T09:00:00.000Z', external_id: '22', status: 'pending', summary: 'My repair request is still open', owner: '5001' }],
+      },
+    });
+    expect(custom.ok && custom.record.interactions?.[0].status).toBe('custom');
+    expect(contact).toMatchObject({ ok: true, record: { identifiers: [{ scheme: 'freshdesk:contact_id', value: '1' }], person: { given_name: 'Ana María', family_name: 'Pérez', job_title: 'Office manager' } } });
+    expect(company).toMatchObject({ ok: true, record: { organisation: { name: 'SuperNova', domain: 'supernova.example.com' } } });
+  });
+});
