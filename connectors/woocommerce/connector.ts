@@ -125,7 +125,9 @@ async function* sweepCustomers(http: HttpClient, state: StreamState | undefined,
     done += items.length;
     const complete = items.length < perPage || page >= (pages ?? Infinity);
     const checkpoint: CustomerSweepState = { next_page: complete ? 1 : page + 1, complete };
-    yield { records, ...(rejected.length ? { rejected } : {}), state: checkpoint, progress: { done, ...(Number.isFinite(total) ? { total } : {}) } };
+    // A sweep from the first page that reaches the last tells the hub which customers were deleted.
+    const sweep = { ...(page === 1 ? { start: true } : {}), ...(complete ? { end: true } : {}) };
+    yield { records, ...(rejected.length ? { rejected } : {}), state: checkpoint, progress: { done, ...(Number.isFinite(total) ? { total } : {}) }, sweep };
     if (complete) return;
   }
 }

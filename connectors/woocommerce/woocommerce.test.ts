@@ -132,6 +132,8 @@ describe('woocommerce: customers', () => {
     expect(pages.map((page) => page.records.map((record) => record.externalId))).toEqual([['25', '26'], ['27']]);
     expect(pages.map((page) => page.state)).toEqual([{ next_page: 2, complete: false }, { next_page: 1, complete: true }]);
     expect(pages.map((page) => page.progress)).toEqual([{ done: 2, total: 4 }, { done: 4, total: 4 }]);
+    // The hub marks customers not seen by a sweep that ran from start to end as deleted.
+    expect(pages.map((page) => page.sweep)).toEqual([{ start: true }, { end: true }]);
     expect(pages[1].rejected).toEqual([{ reason: "customer without a positive integer 'id'", field: 'id', payload: load('customers-page-2.json')[1] }]);
   });
 
@@ -141,6 +143,8 @@ describe('woocommerce: customers', () => {
     const pages = await readStream(setup().connector, 'customers', config, { next_page: 2, complete: false });
 
     expect(pages.map((page) => page.records.map((record) => record.externalId))).toEqual([['27']]);
+    // A resumed sweep ends the sweep an earlier run began; it does not start one.
+    expect(pages.map((page) => page.sweep)).toEqual([{ end: true }]);
     expect(scope.isDone()).toBe(true);
   });
 });
