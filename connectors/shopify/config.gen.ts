@@ -9,6 +9,10 @@ export interface ShopifyConfig {
    */
   shop: string;
   /**
+   * Overrides https://<shop>/admin/api/<api_version> (an API gateway or proxy in front of Shopify).
+   */
+  base_url?: string;
+  /**
    * Admin API access token of a custom app (`shpat_…`) with the scopes read_customers, read_orders (read_all_orders for orders older than 60 days), and write_customers for write-back.
    */
   access_token: string;

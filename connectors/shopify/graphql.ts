@@ -39,7 +39,7 @@ export const shopDomain = (shop: string) => (shop.includes('.') ? shop : `${shop
 
 export function createShopifyHttp(config: ShopifyConfig, options: ShopifyClientOptions = {}): HttpClient {
   return createHttpClient({
-    baseURL: `https://${shopDomain(config.shop)}/admin/api/${config.api_version ?? '2025-01'}`,
+    baseURL: config.base_url ?? `https://${shopDomain(config.shop)}/admin/api/${config.api_version ?? '2025-01'}`,
     headers: { 'X-Shopify-Access-Token': config.access_token, 'Content-Type': 'application/json', Accept: 'application/json' },
     connector: 'shopify',
     sleep: options.sleep,
