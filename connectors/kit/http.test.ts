@@ -118,8 +118,9 @@ describe('createHttpClient', () => {
   });
 
   it('retries a request that timed out', async () => {
-    nock(base).get('/v1/slow').delay(300).reply(200, 'late').get('/v1/slow').reply(200, 'fast');
-    const { http, sleep } = client({ timeoutMs: 50 });
+    // A generous timeout for the fast answer: a loaded CI machine must not time it out too.
+    nock(base).get('/v1/slow').delay(3000).reply(200, 'late').get('/v1/slow').reply(200, 'fast');
+    const { http, sleep } = client({ timeoutMs: 500 });
 
     const response = await http.get<string>('/v1/slow');
 
