@@ -13,7 +13,7 @@ const mapping = (dateFormat: string) => `streams:
       - { target: person.birth_date, from: born, transforms: [{ parse_date: { format: "${dateFormat}" } }] }
 `;
 
-describe('the hub command', () => {
+describe('the hub command', { timeout: 120_000 }, () => {
   let db: TestDatabase;
   let dir: string;
   let env: Record<string, string>;

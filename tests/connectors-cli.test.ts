@@ -10,7 +10,7 @@ import { startTrytonServer, trytonInstalled, type TrytonServer } from '../connec
 const fixture = async (path: string) => JSON.parse(await readFile(path, 'utf8'));
 
 /** `hub check` and `hub sync` from the command line, for each HTTP connector, against a local stand-in of its API. */
-describe('hub check and hub sync for each connector', () => {
+describe('hub check and hub sync for each connector', { timeout: 120_000 }, () => {
   let db: TestDatabase;
   let dir: string;
   let api: StubApi;
