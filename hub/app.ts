@@ -7,7 +7,7 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import pkg from '../package.json' with { type: 'json' };
 import type { Hub } from './sync.js';
-import { registerErrorHandling } from './errors.js';
+import { frameworkError, registerErrorHandling } from './errors.js';
 import { registerAuth } from './auth.js';
 import { registerSchemas, noQuery } from './routes/schemas.js';
 import { customerRoutes } from './routes/customers.js';
@@ -24,6 +24,7 @@ import { operationRoutes } from './routes/operations.js';
 import { privacyRoutes } from './routes/privacy.js';
 import { exportRoutes } from './routes/export.js';
 import { writeBackRoutes } from './routes/write-back.js';
+import { matchRoutes } from './routes/match.js';
 import { registerRateLimit } from './rate-limit.js';
 import { httpSeconds } from './metrics.js';
 
@@ -39,6 +40,8 @@ export async function buildApp(hub: Hub, options: { logger?: boolean } = {}): Pr
     logController: new LogController({ disableRequestLogging: !options.logger }),
     // Reject unknown query keys instead of silently dropping them (Fastify's default removes them).
     ajv: { customOptions: { removeAdditional: false } },
+    // A URL Fastify cannot decode answers with the error schema too.
+    frameworkErrors: frameworkError,
   }) as unknown as FastifyInstance;
 
   // Guards first: they must see every route registered after them, the plugins' routes included.
@@ -113,6 +116,6 @@ export async function buildApp(hub: Hub, options: { logger?: boolean } = {}): Pr
     async () => app.swagger(),
   );
 
-  for (const routes of [operationRoutes, customerRoutes, lookupRoutes, changeRoutes, sourceRoutes, runRoutes, quarantineRoutes, webhookRoutes, ingestRoutes, receiveRoutes, privacyRoutes, exportRoutes, writeBackRoutes]) await app.register(routes, { hub });
+  for (const routes of [operationRoutes, customerRoutes, lookupRoutes, changeRoutes, sourceRoutes, runRoutes, quarantineRoutes, webhookRoutes, ingestRoutes, receiveRoutes, privacyRoutes, exportRoutes, writeBackRoutes, matchRoutes]) await app.register(routes, { hub });
   return app;
 }

@@ -22,6 +22,11 @@ import { createApiKeyWithId, ensureAdminKey, parseScopes, revokeApiKey, SCOPES }
 import { removeSource } from './privacy.js';
 import { planWriteBack, setWriteBackEnabled } from './write-back.js';
 import { userInfo } from 'node:os';
+import { inTransaction } from './db/database.js';
+import { resolveAndRefreshValue } from './customer-value.js';
+import { lockResolution } from '../identity-resolution/sql.js';
+import { configHash } from '../identity-resolution/probabilistic/index.js';
+import { loadResolutionSettings, MATCH_CONFIG, rebuildClusters, trainAndStoreModel } from '../identity-resolution/probabilistic-matcher.js';
 
 const EXAMPLE_CONFIG = 'examples/hub.config.yaml';
 
@@ -210,6 +215,39 @@ async function withDatabase(work: (runtime: Runtime) => Promise<void>): Promise<
     await runtime.stop();
   }
 }
+
+program
+  .command('resolve')
+  .description('identity resolution: --train (re)trains the matching model by EM on the current records; --full rebuilds every cluster')
+  .option('--train', 'train the probabilistic model on the current canonical records')
+  .option('--full', 'rebuild all clusters (same input, same clusters and golden ids)')
+  .option('--batch-size <n>', 'seed records per transaction of --full', '500')
+  .action(
+    action(async (options: { train?: boolean; full?: boolean; batchSize: string }) =>
+      withDatabase(async (runtime) => {
+        const settings = await loadResolutionSettings(runtime.pool);
+        if (options.train) {
+          const trained = await inTransaction(runtime.pool, async (client) => {
+            await client.query(lockResolution());
+            return trainAndStoreModel(client, settings);
+          });
+          console.log(
+            trained.kind === 'em'
+              ? `model ${trained.id}: trained by EM on ${trained.records} records (configuration ${configHash(MATCH_CONFIG)})`
+              : `model ${trained.id}: the prior model: ${trained.records} records are fewer than resolution.min_training_records (${settings.minTrainingRecords}) (configuration ${configHash(MATCH_CONFIG)})`,
+          );
+        }
+        if (options.full) {
+          const report = await rebuildClusters(runtime.pool, resolveAndRefreshValue, { batchSize: Number(options.batchSize), actor: `cli:${userInfo().username}` });
+          console.log(
+            `resolved ${report.records} records (${settings.matcher} matcher) in ${report.batches} batches, ${report.millis} ms: ${report.clusters} customers; ` +
+              `${report.created} created, ${report.updated} updated, ${report.merged} merged, ${report.split} split, ${report.retired} retired; ${report.reviewOpen} pairs open for review`,
+          );
+        }
+        if (!options.train && !options.full) console.log(`matcher: ${settings.matcher}; pass --train or --full`);
+      }),
+    ),
+  );
 
 const keysCommand = program.command('keys').description('API keys');
 keysCommand

@@ -150,3 +150,12 @@ function documentErrors(route: RouteOptions): void {
     ...responses,
   };
 }
+
+/**
+ * Errors Fastify raises before routing (a URL with malformed percent-encoding or invalid UTF-8): answered with
+ * the error schema like every other error. Pass as Fastify's `frameworkErrors` option.
+ */
+export function frameworkError(error: FastifyError, _request: FastifyRequest, reply: FastifyReply): void {
+  const reason = error.code === 'FST_ERR_BAD_URL' ? 'The URL is not valid: it has malformed percent-encoding or invalid UTF-8.' : error.message;
+  void send(reply, new HubError('HUB_ERR_BAD_REQUEST', { reason }));
+}

@@ -12,6 +12,7 @@ import { contentHash, stableStringify } from './stable-json.js';
 import * as sql from './sql.js';
 import { erasedRecords } from './privacy.js';
 import { resolveAndRefreshValue } from './customer-value.js';
+import { screenPage } from './storable.js';
 
 export interface SourceMapping {
   source: string;
@@ -111,9 +112,11 @@ export async function mapRawRecords(client: PoolClient, ids: number[], target: S
 export async function storePage(
   client: PoolClient,
   options: { stream: string; runId: number | null; target: SourceMapping; cause: ChangeCause },
-  page: RecordPage,
+  received: RecordPage,
 ): Promise<Counts> {
   const { stream, runId, target } = options;
+  // A record PostgreSQL cannot store (NUL, invalid Unicode, a huge field) is quarantined instead of failing the page.
+  const page = screenPage(received);
   const source = target.source;
   const counts = noCounts();
   // The last of several records with one id in a page wins, as it would over two pages.

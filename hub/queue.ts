@@ -1,6 +1,7 @@
 /** Jobs on pg-boss, in the hub's own database, so several hub processes share the work. */
 import PgBoss from 'pg-boss';
 import type { PoolClient } from './db/database.js';
+import { retentionSettings } from './retention.js';
 
 export const SYNC_QUEUE = 'sync';
 
@@ -9,7 +10,8 @@ export interface SyncJob {
 }
 
 export async function startQueue(url: string, onError: (error: Error) => void): Promise<PgBoss> {
-  const boss = new PgBoss({ connectionString: url, schema: 'pgboss', max: 4 });
+  // pg-boss's maintenance deletes archived jobs after the hub's job archive retention (hub/retention.ts).
+  const boss = new PgBoss({ connectionString: url, schema: 'pgboss', max: 4, deleteAfterDays: Math.max(1, Math.round(retentionSettings().jobArchiveDays)) });
   boss.on('error', onError);
   await boss.start();
   // A crashed worker's job comes back after it expires; the run then resumes from its last checkpoint.

@@ -8,6 +8,7 @@ import { loadConfig } from './config.js';
 import { createLogger, type Logger } from './log.js';
 import { startQueue } from './queue.js';
 import { registerSources, type Hub } from './sync.js';
+import { saveResolutionSettings } from '../identity-resolution/probabilistic-matcher.js';
 
 export const DEFAULT_CONFIG = process.env.HUB_CONFIG ?? 'hub.config.yaml';
 export const HUB_DIR = process.env.HUB_DIR ?? '.hub';
@@ -27,6 +28,7 @@ export async function bootHub(options: { configPath: string; log?: Logger; queue
   try {
     await migrate(database.pool);
     await registerSources(database.pool, config);
+    await saveResolutionSettings(database.pool, config.resolution);
     const boss = options.queue === false ? undefined : await startQueue(database.url, (error) => log.error({ error: error.message }, 'job queue error'));
     if (boss) stops.unshift(() => boss.stop({ graceful: true, wait: true, timeout: 20_000 }));
     const shutdown = new AbortController();

@@ -13,7 +13,8 @@ import { createHmac, randomBytes, randomUUID } from 'node:crypto';
 import type { Hub } from './sync.js';
 import type { Pool } from './db/database.js';
 import { inTransaction } from './db/database.js';
-import { readChanges, pruneChangeLog, CursorExpiredError, type ChangeResource } from './change-feed.js';
+import { readChanges, CursorExpiredError, type ChangeResource } from './change-feed.js';
+import { enforceRetention } from './retention.js';
 import { IDEMPOTENCY_KEY_HOURS } from './idempotency.js';
 import { WEBHOOK_EVENTS, type WebhookEventType } from './routes/schemas.js';
 import * as sql from './api-sql.js';
@@ -217,9 +218,9 @@ export async function deliverWebhooks(hub: Hub, options: WebhookOptions = {}, ow
   await Promise.all(workers);
 }
 
-/** Retention: the change log, idempotency keys, old succeeded deliveries. */
+/** Retention: the change log, run history, quarantine, job archive (hub/retention.ts), idempotency keys, old succeeded deliveries. */
 export async function housekeeping(pool: Pool): Promise<void> {
-  await pruneChangeLog(pool);
+  await enforceRetention(pool);
   await pool.query(sql.pruneIdempotencyKeys(IDEMPOTENCY_KEY_HOURS));
   await pool.query(sql.pruneDeliveries(DELIVERY_RETENTION_DAYS));
 }
@@ -246,8 +247,10 @@ export function startWebhookDelivery(hub: Hub, options: WebhookOptions = {}): { 
         if (!signal.aborted) hub.log.error({ err: error }, 'webhook loop error');
       }
       await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, settings.intervalMs);
-        signal.addEventListener('abort', () => (clearTimeout(timer), resolve()), { once: true });
+        // The listener goes when the timer fires: one left behind per second would pile up for the process's life.
+        const wake = () => (clearTimeout(timer), resolve());
+        const timer = setTimeout(() => (signal.removeEventListener('abort', wake), resolve()), settings.intervalMs);
+        signal.addEventListener('abort', wake, { once: true });
       });
     }
   })();

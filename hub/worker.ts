@@ -5,11 +5,13 @@
 import { SYNC_QUEUE, type SyncJob } from './queue.js';
 import { executeRun, recoverInterruptedRuns, type Hub } from './sync.js';
 import { startWriteBack } from './write-back.js';
+import { isDatabaseUnavailable } from './db/database.js';
 
 const RECOVERY_INTERVAL_MS = 30_000;
 
 export async function startWorker(hub: Hub, signal: AbortSignal): Promise<void> {
   if (!hub.boss) throw new Error('The job queue is not running in this process.');
+  tolerateDatabaseRestarts(hub);
   await hub.boss.work<SyncJob>(SYNC_QUEUE, { batchSize: 1, pollingIntervalSeconds: 0.5 }, async ([job]) => {
     await executeRun(hub, job.data.runId, signal);
   });
@@ -22,4 +24,20 @@ export async function startWorker(hub: Hub, signal: AbortSignal): Promise<void> 
   void recover();
   const timer = setInterval(recover, RECOVERY_INTERVAL_MS);
   signal.addEventListener('abort', () => clearInterval(timer), { once: true });
+}
+
+let tolerating = false;
+
+/**
+ * pg-boss 10 does not await its own `complete`/`fail` after a handler returns: with the database away (a restart)
+ * their rejection is unhandled and would end the process. Such a rejection is logged; the job stays active until
+ * it expires and the run is recovered from its checkpoint. Any other unhandled rejection still ends the process.
+ */
+function tolerateDatabaseRestarts(hub: Hub): void {
+  if (tolerating) return;
+  tolerating = true;
+  process.on('unhandledRejection', (reason) => {
+    if (!isDatabaseUnavailable(reason)) throw reason;
+    hub.log.warn({ error: (reason as Error).message }, 'the database is unavailable; will retry');
+  });
 }

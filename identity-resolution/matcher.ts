@@ -12,6 +12,8 @@ export interface MatchResult {
   components: number[][];
   /** Per record, the keys it shares with other members (the explanation of its membership). */
   links: Map<number, string[]>;
+  /** Per record, the membership detail to store instead of `{ rule: 'shared_key', links }` (the probabilistic matcher's scores). */
+  details?: Map<number, Record<string, unknown>>;
 }
 
 export type Matcher = (client: PoolClient, seed: number[]) => Promise<MatchResult>;

@@ -13,7 +13,8 @@
 import type { PoolClient } from '../hub/db/database.js';
 import type { CanonicalRecord } from '../openapi/generated/canonical-record.gen.js';
 import { appendChanges, type Change, type ChangeCause } from './change-log.js';
-import { linkedComponents, type Matcher } from './matcher.js';
+import type { Matcher } from './matcher.js';
+import { configuredMatcher } from './probabilistic-matcher.js';
 import { changedAttributes, survive } from './survivorship.js';
 import { takesPartInResolution } from './match-keys.js';
 import * as sql from './sql.js';
@@ -31,13 +32,13 @@ interface Membership {
   seq: number;
 }
 
-export async function resolveRecords(client: PoolClient, touched: number[], cause: ChangeCause, matcher: Matcher = linkedComponents): Promise<ResolveResult> {
+export async function resolveRecords(client: PoolClient, touched: number[], cause: ChangeCause, matcher: Matcher = configuredMatcher): Promise<ResolveResult> {
   const result: ResolveResult = { created: [], updated: [], merged: [], split: [], retired: [] };
   if (touched.length === 0) return result;
   await client.query(sql.lockResolution());
 
   const seed = [...new Set(touched)];
-  const { components, links } = await matcher(client, seed);
+  const { components, links, details } = await matcher(client, seed);
 
   const allIds = components.flat();
   const { rows: canonicalRows } = await client.query<{ id: string; source: string; data: CanonicalRecord; observed_at: Date }>(sql.canonicalRecords(allIds));
@@ -140,7 +141,7 @@ export async function resolveRecords(client: PoolClient, touched: number[], caus
   const moving = everyone.filter((id) => membership.get(id)?.goldenId !== assigned.get(id));
   await client.query(sql.closeMemberships(moving));
   const joining = moving.filter((id) => assigned.has(id));
-  await client.query(sql.openMemberships(joining, joining.map((id) => assigned.get(id)!), joining.map((id) => ({ rule: 'shared_key', links: links.get(id) ?? [] }))));
+  await client.query(sql.openMemberships(joining, joining.map((id) => assigned.get(id)!), joining.map((id) => details?.get(id) ?? { rule: 'shared_key', links: links.get(id) ?? [] })));
 
   await client.query(sql.deleteLineage(oldGoldens));
   await client.query(sql.insertLineage(lineage));

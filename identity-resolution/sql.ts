@@ -142,3 +142,101 @@ export const insertChanges = (
     rows.map((row) => row.actor),
   ],
 });
+
+// --- Probabilistic matching (probabilistic-matcher.ts, tables of 0008_matching.sql) ---
+
+export const resolutionSetting = (): Statement => ({ text: 'select matcher, settings from resolution_setting', values: [] });
+
+export const saveResolutionSetting = (matcher: string, settings: unknown): Statement => ({
+  text: `insert into resolution_setting (id, matcher, settings) values (true, $1, $2)
+         on conflict (id) do update set matcher = excluded.matcher, settings = excluded.settings`,
+  values: [matcher, JSON.stringify(settings)],
+});
+
+/** Records of `ids` that have a canonical form but no blocking key stored yet. */
+export const recordsWithoutBlockKeys = (ids: number[]): Statement => ({
+  text: `select c.raw_record_id as id from canonical_record c
+         where c.raw_record_id = any($1::bigint[]) and not exists (select 1 from block_key b where b.raw_record_id = c.raw_record_id)`,
+  values: [ids],
+});
+
+export const deleteBlockKeys = (ids: number[]): Statement => ({ text: 'delete from block_key where raw_record_id = any($1::bigint[])', values: [ids] });
+
+export const insertBlockKeys = (rows: { id: number; key: string }[]): Statement => ({
+  text: 'insert into block_key (raw_record_id, key) select * from unnest($1::bigint[], $2::text[]) on conflict do nothing',
+  values: [rows.map((row) => row.id), rows.map((row) => row.key)],
+});
+
+/** Candidate pairs of `ids`: records sharing a blocking key whose block holds at most `maxBlock` records. */
+export const blockCandidates = (ids: number[], maxBlock: number): Statement => ({
+  text: `with keys as (select distinct key from block_key where raw_record_id = any($1::bigint[])),
+         usable as (select k.key from keys k where (select count(*) from (select 1 from block_key b where b.key = k.key limit $2::int + 1) s) <= $2::int)
+         select distinct a.raw_record_id as left, b.raw_record_id as right
+         from block_key a join usable u on u.key = a.key join block_key b on b.key = a.key and b.raw_record_id <> a.raw_record_id
+         where a.raw_record_id = any($1::bigint[])`,
+  values: [ids, maxBlock],
+});
+
+/** Like sharedKeyEdges, for the key kinds that link without scoring. */
+export const sharedKeyEdgesOfKinds = (ids: number[], kinds: string[]): Statement => ({
+  text: `select a.raw_record_id as left, b.raw_record_id as right, a.kind, a.value
+         from match_key a join match_key b on b.kind = a.kind and b.value = a.value and b.raw_record_id <> a.raw_record_id
+         where a.raw_record_id = any($1::bigint[]) and a.kind = any($2::text[])`,
+  values: [ids, kinds],
+});
+
+/** Steward constraints (both kinds) touching `ids`. */
+export const constraintsOf = (ids: number[]): Statement => ({
+  text: `select kind, left_raw_record_id as left, right_raw_record_id as right from match_constraint
+         where withdrawn_at is null and (left_raw_record_id = any($1::bigint[]) or right_raw_record_id = any($1::bigint[]))
+         order by id`,
+  values: [ids],
+});
+
+export const latestModel = (configHash: string): Statement => ({
+  text: 'select id, kind, model, records from match_model where config_hash = $1 order by id desc limit 1',
+  values: [configHash],
+});
+
+export const insertModel = (row: { configHash: string; kind: string; model: unknown; records: number; report: unknown }): Statement => ({
+  text: 'insert into match_model (config_hash, kind, model, records, report) values ($1, $2, $3, $4, $5) returning id',
+  values: [row.configHash, row.kind, JSON.stringify(row.model), row.records, JSON.stringify(row.report)],
+});
+
+export const canonicalRecordsAfter = (afterId: number, limit: number): Statement => ({
+  text: 'select raw_record_id as id, source, data from canonical_record where raw_record_id > $1 order by raw_record_id limit $2',
+  values: [afterId, limit],
+});
+
+export const countCanonicalRecords = (): Statement => ({ text: 'select count(*)::int as count from canonical_record', values: [] });
+
+/** Opens review items (or refreshes open ones); a decided item keeps its status. */
+export const upsertReviewItems = (rows: { left: number; right: number; probability: number; weight: number; reason: string; explanation: unknown }[]): Statement => ({
+  text: `insert into review_item (left_raw_record_id, right_raw_record_id, probability, match_weight, reason, explanation)
+         select * from unnest($1::bigint[], $2::bigint[], $3::float8[], $4::float8[], $5::text[], $6::jsonb[])
+         on conflict (left_raw_record_id, right_raw_record_id) do update
+           set probability = excluded.probability, match_weight = excluded.match_weight, reason = excluded.reason,
+               explanation = excluded.explanation, updated_at = now(),
+               status = case when review_item.status = 'settled' then 'open' else review_item.status end`,
+  values: [
+    rows.map((row) => row.left),
+    rows.map((row) => row.right),
+    rows.map((row) => row.probability),
+    rows.map((row) => row.weight),
+    rows.map((row) => row.reason),
+    rows.map((row) => JSON.stringify(row.explanation)),
+  ],
+});
+
+/** Open review items between records now in one cluster are settled. */
+export const settleReviewItems = (pairs: [number, number][]): Statement => ({
+  text: `update review_item r set status = 'settled', updated_at = now() from unnest($1::bigint[], $2::bigint[]) as t(l, r2)
+         where r.left_raw_record_id = t.l and r.right_raw_record_id = t.r2 and r.status = 'open'`,
+  values: [pairs.map((pair) => pair[0]), pairs.map((pair) => pair[1])],
+});
+
+export const openReviewItemsOf = (ids: number[]): Statement => ({
+  text: `select left_raw_record_id as left, right_raw_record_id as right from review_item
+         where status = 'open' and (left_raw_record_id = any($1::bigint[]) or right_raw_record_id = any($1::bigint[]))`,
+  values: [ids],
+});

@@ -162,6 +162,8 @@ describe('health and documents', () => {
         'GET /v1/customers',
         'GET /v1/customers/{id}',
         'GET /v1/customers/{id}/timeline',
+        'GET /v1/customers/{id}/explain',
+        'GET /v1/match',
         'GET /v1/quarantine',
         'GET /v1/runs/{id}',
         'GET /v1/sources',

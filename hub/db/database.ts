@@ -40,6 +40,9 @@ export function createPool(url: string, max = 10): Pool {
   const pool = new pg.Pool({ connectionString: url, max, connectionTimeoutMillis: 10_000 });
   // An idle client losing its connection (a database restart) must not crash the process.
   pool.on('error', () => undefined);
+  // Nor a checked-out client between two queries (a session lock held through a sync run): its next query fails
+  // instead, with an error isDatabaseUnavailable recognises.
+  pool.on('connect', (client) => client.on('error', () => undefined));
   return pool;
 }
 

@@ -24,6 +24,23 @@ export interface HubConfig {
    * Sync every source once when `hub start` starts (default true).
    */
   sync_on_start?: boolean;
+  /**
+   * Identity resolution: which matcher decides that source records are one customer.
+   */
+  resolution?: {
+    /**
+     * `deterministic` (default): records sharing a normalised email, phone or identifier are one customer. `probabilistic`: Fellegi–Sunter scores of blocked candidate pairs (identity-resolution/probabilistic-matcher.ts); the deterministic keys below and must-link decisions always link, cannot-link decisions always separate, pairs between the thresholds go to the review queue.
+     */
+    matcher?: 'deterministic' | 'probabilistic';
+    /**
+     * With the probabilistic matcher: shared keys that link records without scoring (default [identifier]). A shared email or phone alone is evidence for the model only (households, offices).
+     */
+    deterministic_keys?: ('email' | 'phone' | 'identifier')[];
+    /**
+     * With the probabilistic matcher: below this many records the hub scores with its committed prior model instead of estimating m and u by EM (default 1000).
+     */
+    min_training_records?: number;
+  };
   sources: SourceConfig[];
 }
 export interface SourceConfig {

@@ -1,0 +1,525 @@
+/**
+ * The probabilistic matcher behind the `Matcher` boundary (matcher.ts), chosen by hub.config.yaml
+ * `resolution.matcher: probabilistic` (default: deterministic).
+ * - Blocking keys of each canonical record are stored in `block_key` (recomputed for the seed records,
+ *   computed lazily for reached records lacking them, all of them on training); candidates of a record are
+ *   the records sharing one of its keys, in blocks of at most `maxBlockSize` records.
+ * - Pairs are scored with the stored model (`match_model`, newest for the configuration's hash): trained
+ *   by EM on the hub's records once it holds `min_training_records`, before that the committed prior
+ *   below (EM on a handful of records estimates nothing).
+ * - Components: the seeds and their clusters search their blocks; records linked ≥ the link threshold,
+ *   by deterministic key edges, golden-id edges or must-links join with their clusters (compared with the
+ *   records gathered, not searched further, so a dense link graph is not pulled in whole); then clustered by the library's `clusterPairs` (strongest first,
+ *   average-linkage guard against chaining). Steward must-links always link; deterministic key edges link
+ *   unless a cannot-link separates them; cannot-links always separate.
+ * - Pairs between the thresholds (and pairs the chaining guard refused) are stored in `review_item`.
+ */
+import { inTransaction, type Pool, type PoolClient } from '../hub/db/database.js';
+import type { HubConfig } from '../openapi/generated/hub-config.gen.js';
+import type { CanonicalRecord } from '../openapi/generated/canonical-record.gen.js';
+import { linkedComponents, type Matcher, type MatchResult } from './matcher.js';
+import { takesPartInResolution } from './match-keys.js';
+import {
+  COMPARISONS,
+  DEFAULT_CONFIG,
+  FellegiSunterModel,
+  blockingKeys,
+  candidatePairs,
+  clusterPairs,
+  configHash,
+  prepareRecord,
+  toMatchRecord,
+  trainModel,
+  type ModelParameters,
+  type PairExplanation,
+  type PreparedRecord,
+  type SerialisedModel,
+} from './probabilistic/index.js';
+import * as sql from './sql.js';
+
+export type MatcherName = 'deterministic' | 'probabilistic';
+export type DeterministicKey = 'email' | 'phone' | 'identifier';
+
+export interface ResolutionSettings {
+  matcher: MatcherName;
+  deterministicKeys: DeterministicKey[];
+  minTrainingRecords: number;
+}
+
+export const MATCH_CONFIG = DEFAULT_CONFIG;
+
+export function resolutionSettings(config: HubConfig['resolution'] = {}): ResolutionSettings {
+  return {
+    matcher: config.matcher ?? 'deterministic',
+    deterministicKeys: config.deterministic_keys ?? ['identifier'],
+    minTrainingRecords: config.min_training_records ?? 1000,
+  };
+}
+
+/** Stores the configured matcher where every process's resolver reads it (called at boot). */
+export async function saveResolutionSettings(db: Pool | PoolClient, config: HubConfig['resolution']): Promise<ResolutionSettings> {
+  const settings = resolutionSettings(config);
+  await db.query(sql.saveResolutionSetting(settings.matcher, { deterministic_keys: settings.deterministicKeys, min_training_records: settings.minTrainingRecords }));
+  return settings;
+}
+
+export async function loadResolutionSettings(db: Pool | PoolClient): Promise<ResolutionSettings> {
+  const { rows } = await db.query<{ matcher: MatcherName; settings: { deterministic_keys?: DeterministicKey[]; min_training_records?: number } }>(sql.resolutionSetting());
+  const row = rows[0];
+  return resolutionSettings(row ? { matcher: row.matcher, ...row.settings } : {});
+}
+
+/** The resolver's default: the matcher the configuration names. */
+export const configuredMatcher: Matcher = async (client, seed) => {
+  const settings = await loadResolutionSettings(client);
+  return settings.matcher === 'probabilistic' ? probabilisticMatcher(settings)(client, seed) : linkedComponents(client, seed);
+};
+
+// --- The model ------------------------------------------------------------------------------------------
+
+/**
+ * The prior model: m and u per level as customary in record linkage (names agree for ~80–85% of true
+ * matches and ~1% of random pairs, dates of birth almost never agree by chance, …), no term frequencies,
+ * λ = 1e-4. Used until the hub holds enough records for EM; `hub resolve --train` replaces it.
+ */
+const PRIOR: Record<string, { m: number[]; u: number[] }> = {
+  given_name: { m: [0.8, 0.08, 0.06, 0.02, 0.02, 0.02], u: [0.01, 0.005, 0.01, 0.03, 0.03, 0.915] },
+  family_name: { m: [0.85, 0.01, 0.08, 0.01, 0.02, 0.01, 0.02], u: [0.005, 0.0005, 0.002, 0.0005, 0.003, 0.02, 0.969] },
+  full_name: { m: [0.7, 0.05, 0.1, 0.1, 0.05], u: [0.0005, 0.0001, 0.001, 0.01, 0.9884] },
+  birth_date: { m: [0.9, 0.02, 0.05, 0.01, 0.02], u: [0.0001, 0.00001, 0.003, 0.01, 0.98689] },
+  email: { m: [0.7, 0.1, 0.05, 0.15], u: [0.0001, 0.0001, 0.002, 0.9978] },
+  phone: { m: [0.7, 0.05, 0.05, 0.2], u: [0.0005, 0.0005, 0.002, 0.997] },
+  postcode: { m: [0.85, 0.05, 0.05, 0.05], u: [0.005, 0.002, 0.05, 0.943] },
+  city: { m: [0.9, 0.05, 0.05], u: [0.05, 0.01, 0.94] },
+  address: { m: [0.7, 0.2, 0.03, 0.03, 0.04], u: [0.0005, 0.001, 0.005, 0.002, 0.9915] },
+  organisation: { m: [0.8, 0.1, 0.1], u: [0.01, 0.01, 0.98] },
+  job_title: { m: [0.6, 0.1, 0.3], u: [0.02, 0.01, 0.97] },
+};
+
+export function priorModel(): FellegiSunterModel {
+  const parameters: ModelParameters = {
+    lambda: 1e-4,
+    comparisons: MATCH_CONFIG.comparisons.map((name) => {
+      const comparison = COMPARISONS[name];
+      const prior = PRIOR[name];
+      if (!prior || prior.m.length !== comparison.levels.length) throw new Error(`no prior for comparison "${name}"`);
+      return { name, levels: comparison.levels.map((label, l) => ({ label, m: prior.m[l], u: prior.u[l] })) };
+    }),
+  };
+  return new FellegiSunterModel(parameters, {}, MATCH_CONFIG.termFrequency.minFrequency);
+}
+
+interface StoredModel {
+  /** Null: the prior, not stored yet. */
+  id: number | null;
+  kind: 'em' | 'prior';
+  model: FellegiSunterModel;
+}
+
+let cached: (StoredModel & { key: string }) | undefined;
+
+function prepare(id: number, source: string, data: CanonicalRecord): PreparedRecord | null {
+  return takesPartInResolution(data) ? prepareRecord(toMatchRecord(String(id), source, data), 0) : null;
+}
+
+/** Reads every canonical record (in id order), writes their blocking keys, and trains (EM, or the prior when too few). */
+export async function trainAndStoreModel(client: PoolClient, settings: ResolutionSettings, options: { force?: boolean } = {}): Promise<{ id: number; kind: 'em' | 'prior'; records: number; report: unknown }> {
+  const records: PreparedRecord[] = [];
+  let after = 0;
+  for (;;) {
+    const { rows } = await client.query<{ id: string; source: string; data: CanonicalRecord }>(sql.canonicalRecordsAfter(after, 5000));
+    if (rows.length === 0) break;
+    const keys: { id: number; key: string }[] = [];
+    for (const row of rows) {
+      const id = Number(row.id);
+      const prepared = takesPartInResolution(row.data) ? prepareRecord(toMatchRecord(row.id, row.source, row.data), records.length) : null;
+      if (prepared) {
+        records.push(prepared);
+        for (const key of blockingKeys(MATCH_CONFIG.blocking.rules, prepared)) keys.push({ id, key });
+      }
+    }
+    await client.query(sql.insertBlockKeys(keys));
+    after = Number(rows[rows.length - 1].id);
+  }
+  let model: FellegiSunterModel;
+  let kind: 'em' | 'prior';
+  let report: unknown = {};
+  if (records.length >= settings.minTrainingRecords || (options.force && records.length >= 2)) {
+    const pairs = candidatePairs(records, MATCH_CONFIG.blocking.rules, { maxBlockSize: MATCH_CONFIG.blocking.maxBlockSize, linkType: 'link_and_dedupe' });
+    const k = MATCH_CONFIG.comparisons.length;
+    const comparisons = MATCH_CONFIG.comparisons.map((name) => COMPARISONS[name]);
+    const levels = new Int8Array(pairs.count * k);
+    for (let p = 0; p < pairs.count; p++) for (let c = 0; c < k; c++) levels[p * k + c] = comparisons[c].compare(records[pairs.left[p]], records[pairs.right[p]]);
+    const trained = trainModel(records, pairs, levels, MATCH_CONFIG, 'link_and_dedupe');
+    model = trained.model;
+    kind = 'em';
+    report = { training: trained.report, blocking: pairs.stats };
+  } else {
+    model = priorModel();
+    kind = 'prior';
+    report = { reason: `${records.length} records, fewer than min_training_records (${settings.minTrainingRecords})` };
+  }
+  const { rows } = await client.query<{ id: string }>(sql.insertModel({ configHash: configHash(MATCH_CONFIG), kind, model: model.toJSON(), records: records.length, report }));
+  return { id: Number(rows[0].id), kind, records: records.length, report };
+}
+
+/**
+ * The newest model of the configuration; trains one on first use, and by EM once the hub holds enough records.
+ * With `train: false` (explanations read through the API) nothing is trained: without a stored model, the prior (id null).
+ */
+export async function currentModel(client: PoolClient, settings: ResolutionSettings, options: { train?: boolean } = {}): Promise<StoredModel> {
+  const hash = configHash(MATCH_CONFIG);
+  const latest = async () =>
+    (await client.query<{ id: string; kind: 'em' | 'prior'; trained_at: Date; db: string }>({
+      text: 'select id, kind, trained_at, current_database() as db from match_model where config_hash = $1 order by id desc limit 1',
+      values: [hash],
+    })).rows[0];
+  let row = await latest();
+  if (options.train === false) {
+    if (!row) return { id: null, kind: 'prior', model: priorModel() };
+  }
+  let retrain = !row && options.train !== false;
+  if (row?.kind === 'prior' && options.train !== false) {
+    const { rows } = await client.query({ text: 'select 1 from canonical_record offset $1 limit 1', values: [settings.minTrainingRecords - 1] });
+    retrain = rows.length > 0;
+  }
+  if (retrain) {
+    await trainAndStoreModel(client, settings);
+    row = await latest();
+  }
+  const key = `${row!.db}:${row!.id}:${row!.trained_at.toISOString()}`;
+  if (cached?.key === key) return cached;
+  const { rows } = await client.query<{ model: SerialisedModel }>({ text: 'select model from match_model where id = $1', values: [row!.id] });
+  cached = { key, id: Number(row!.id), kind: row!.kind, model: FellegiSunterModel.fromJSON(rows[0].model) };
+  return cached;
+}
+
+// --- Explanations ---------------------------------------------------------------------------------------
+
+export interface ExplanationJson {
+  left: string;
+  right: string;
+  attributes: { comparison: string; level: number; label: string; weight: number; tf_adjustment: number; value?: string; m?: number; u?: number }[];
+  prior_weight: number;
+  match_weight: number;
+  probability: number;
+}
+
+const round = (x: number) => Math.round(x * 1e6) / 1e6;
+
+export function explanationJson(explanation: PairExplanation): ExplanationJson {
+  return {
+    left: explanation.left,
+    right: explanation.right,
+    attributes: explanation.attributes.map((a) => ({
+      comparison: a.comparison,
+      level: a.level,
+      label: a.label,
+      weight: round(a.weight),
+      tf_adjustment: round(a.tfAdjustment),
+      ...(a.value !== undefined ? { value: a.value } : {}),
+      ...(a.m !== undefined ? { m: a.m, u: a.u } : {}),
+    })),
+    prior_weight: round(explanation.priorWeight),
+    match_weight: round(explanation.matchWeight),
+    probability: explanation.probability,
+  };
+}
+
+/** Prepared records of `ids` (null: no canonical form, or no customer data). */
+export async function preparedRecords(db: Pool | PoolClient, ids: number[]): Promise<Map<number, PreparedRecord | null>> {
+  const out = new Map<number, PreparedRecord | null>();
+  if (ids.length === 0) return out;
+  const { rows } = await db.query<{ id: string; source: string; data: CanonicalRecord }>(sql.canonicalRecords(ids));
+  for (const row of rows) out.set(Number(row.id), prepare(Number(row.id), row.source, row.data));
+  for (const id of ids) if (!out.has(id)) out.set(id, null);
+  return out;
+}
+
+// --- The matcher ----------------------------------------------------------------------------------------
+
+const pairKey = (a: number, b: number) => (a < b ? `${a}:${b}` : `${b}:${a}`);
+
+/** Recomputes the blocking keys of `ids` (their canonical form may have changed). */
+async function writeBlockKeys(client: PoolClient, ids: number[]): Promise<void> {
+  if (ids.length === 0) return;
+  const prepared = await preparedRecords(client, ids);
+  await client.query(sql.deleteBlockKeys(ids));
+  const rows: { id: number; key: string }[] = [];
+  for (const [id, record] of prepared) if (record) for (const key of blockingKeys(MATCH_CONFIG.blocking.rules, record)) rows.push({ id, key });
+  await client.query(sql.insertBlockKeys(rows));
+}
+
+interface Scored {
+  a: number;
+  b: number;
+  weight: number;
+  probability: number;
+}
+
+export function probabilisticMatcher(settings: ResolutionSettings): Matcher {
+  return async (client, seed): Promise<MatchResult> => {
+    const { model } = await currentModel(client, settings);
+    const { linkProbability, reviewProbability } = MATCH_CONFIG.thresholds;
+    await writeBlockKeys(client, seed);
+
+    const prepared = new Map<number, PreparedRecord | null>();
+    const load = async (ids: number[]) => {
+      const missing = [...new Set(ids.filter((id) => !prepared.has(id)))];
+      for (const [id, record] of await preparedRecords(client, missing)) prepared.set(id, record);
+    };
+    const members = new Set<number>(seed);
+    const forced = new Map<string, { a: number; b: number; label: string }>();
+    const mustLink: [number, number][] = [];
+    const cannotLink = new Set<string>();
+    const scored = new Map<string, Scored>();
+    // Records whose candidates are searched: the seeds and the members of their clusters (recomputed with them).
+    // A record reached through a score brings its cluster, but is compared only with the records already here,
+    // so one new record cannot pull in the whole link graph of a dense data set.
+    const expanding = new Set<number>(seed);
+    const score = (a: number, b: number): Scored | undefined => {
+      const key = pairKey(a, b);
+      const known = scored.get(key);
+      if (known) return known;
+      const [pa, pb] = [prepared.get(a), prepared.get(b)];
+      if (!pa || !pb) return undefined;
+      const weight = model.weight(pa, pb);
+      const pair = { a: Math.min(a, b), b: Math.max(a, b), weight, probability: model.probability(weight) };
+      scored.set(key, pair);
+      return pair;
+    };
+    let frontier = [...seed];
+    while (frontier.length > 0) {
+      const next: number[] = [];
+      const reach = (id: number) => {
+        if (!members.has(id)) {
+          members.add(id);
+          next.push(id);
+        }
+      };
+      // Records reached for the first time that were stored before blocking keys were: keys now.
+      const { rows: keyless } = await client.query<{ id: string }>(sql.recordsWithoutBlockKeys(frontier));
+      await writeBlockKeys(client, keyless.map((row) => Number(row.id)));
+
+      const kinds = settings.deterministicKeys;
+      if (kinds.length > 0) {
+        const { rows } = await client.query<{ left: string; right: string; kind: string; value: string }>(sql.sharedKeyEdgesOfKinds(frontier, kinds));
+        for (const edge of rows) {
+          const [a, b] = [Number(edge.left), Number(edge.right)];
+          reach(b);
+          forced.set(pairKey(a, b), { a: Math.min(a, b), b: Math.max(a, b), label: `${edge.kind}:${edge.value}` });
+        }
+      }
+      const { rows: golden } = await client.query<{ left: string; right: string }>(sql.goldenIdEdges(frontier));
+      for (const edge of golden) {
+        const [a, b] = [Number(edge.left), Number(edge.right)];
+        reach(a);
+        reach(b);
+        if (!forced.has(pairKey(a, b))) forced.set(pairKey(a, b), { a: Math.min(a, b), b: Math.max(a, b), label: 'golden_id' });
+      }
+      const { rows: constraints } = await client.query<{ kind: string; left: string; right: string }>(sql.constraintsOf(frontier));
+      for (const constraint of constraints) {
+        const [a, b] = [Number(constraint.left), Number(constraint.right)];
+        if (a === b) continue;
+        if (constraint.kind === 'must_link') {
+          reach(a);
+          reach(b);
+          mustLink.push([a, b]);
+        } else cannotLink.add(pairKey(a, b));
+      }
+      const searching = frontier.filter((id) => expanding.has(id));
+      const { rows: candidates } = searching.length
+        ? await client.query<{ left: string; right: string }>(sql.blockCandidates(searching, MATCH_CONFIG.blocking.maxBlockSize))
+        : { rows: [] };
+      await load(candidates.flatMap((row) => [Number(row.left), Number(row.right)]));
+      for (const row of candidates) {
+        const [a, b] = [Number(row.left), Number(row.right)];
+        const pair = score(a, b);
+        if (pair && pair.probability >= linkProbability && !cannotLink.has(pairKey(a, b))) reach(b);
+      }
+      // Former cluster mates are recomputed too, so an old cluster can fall apart; mates of searched records are searched.
+      if (searching.length) {
+        const { rows: mates } = await client.query<{ id: string }>(sql.clusterMates(searching));
+        for (const mate of mates) {
+          const id = Number(mate.id);
+          if (expanding.has(id)) continue;
+          expanding.add(id);
+          if (members.has(id)) next.push(id);
+          else reach(id);
+        }
+      }
+      const others = frontier.filter((id) => !expanding.has(id));
+      if (others.length) {
+        const { rows: mates } = await client.query<{ id: string }>(sql.clusterMates(others));
+        for (const mate of mates) reach(Number(mate.id));
+      }
+      frontier = next;
+    }
+
+    const ids = [...members].sort((a, b) => a - b);
+    await load(ids);
+    // The pairs among the members that were not searched: their clusters are recomputed from them.
+    const unsearched = ids.filter((id) => !expanding.has(id));
+    if (unsearched.length) {
+      const { rows } = await client.query<{ left: string; right: string }>(sql.blockCandidates(unsearched, MATCH_CONFIG.blocking.maxBlockSize));
+      for (const row of rows) if (members.has(Number(row.right))) score(Number(row.left), Number(row.right));
+    }
+    const index = new Map(ids.map((id, i) => [id, i]));
+    const inside = (pair: { a: number; b: number }) => index.has(pair.a) && index.has(pair.b);
+
+    // Must-links always; deterministic edges unless a cannot-link would end up inside the group.
+    const group = new Map<number, Set<number>>(ids.map((id) => [id, new Set([id])]));
+    const join = (a: number, b: number) => {
+      const [ga, gb] = [group.get(a)!, group.get(b)!];
+      if (ga === gb) return;
+      for (const x of gb) {
+        ga.add(x);
+        group.set(x, ga);
+      }
+    };
+    const separated = (a: number, b: number) => {
+      const [ga, gb] = [group.get(a)!, group.get(b)!];
+      for (const x of ga) for (const y of gb) if (cannotLink.has(pairKey(x, y))) return true;
+      return false;
+    };
+    const links: [number, number][] = [];
+    for (const [a, b] of mustLink) {
+      if (!index.has(a) || !index.has(b)) continue;
+      links.push([a, b]);
+      join(a, b);
+    }
+    for (const edge of [...forced.values()].filter(inside).sort((x, y) => x.a - y.a || x.b - y.b)) {
+      if (group.get(edge.a) === group.get(edge.b) || separated(edge.a, edge.b)) continue;
+      links.push([edge.a, edge.b]);
+      join(edge.a, edge.b);
+    }
+
+    const pairs = [...scored.values()]
+      .filter((pair) => inside(pair) && pair.probability >= reviewProbability)
+      .map((pair) => ({ i: index.get(pair.a)!, j: index.get(pair.b)!, weight: pair.weight, probability: pair.probability }));
+    const probabilityCache = new Map<string, number>();
+    const probability = (i: number, j: number) => {
+      const key = pairKey(ids[i], ids[j]);
+      let p = probabilityCache.get(key);
+      if (p === undefined) {
+        const [pa, pb] = [prepared.get(ids[i]), prepared.get(ids[j])];
+        p = pa && pb ? model.probability(model.weight(pa, pb)) : 0;
+        // Records a deterministic rule or a steward joined count as one person.
+        if (forced.has(key) || mustLink.some(([a, b]) => pairKey(a, b) === key)) p = 1;
+        probabilityCache.set(key, p);
+      }
+      return p;
+    };
+    const clustering = clusterPairs(
+      ids.length,
+      pairs,
+      probability,
+      {
+        mustLink: links.map(([a, b]) => [index.get(a)!, index.get(b)!]),
+        cannotLink: [...cannotLink].map((key) => key.split(':').map(Number)).filter(([a, b]) => index.has(a) && index.has(b)).map(([a, b]) => [index.get(a)!, index.get(b)!]),
+      },
+      { ...MATCH_CONFIG.thresholds, ...MATCH_CONFIG.clustering },
+    );
+
+    // What linked each record: the pair, its rule or its weight and probability.
+    const details = new Map<number, { with: number; rule: string; weight: number | null; probability: number }[]>();
+    for (const link of clustering.links) {
+      const [a, b] = [ids[link.i], ids[link.j]];
+      const key = pairKey(a, b);
+      const rule = forced.get(key)?.label ?? (Number.isFinite(link.weight) ? 'score' : 'must_link');
+      const pair = scored.get(key);
+      const weight = Number.isFinite(link.weight) ? round(link.weight) : pair ? round(pair.weight) : null;
+      const p = Number.isFinite(link.weight) ? link.probability : (pair?.probability ?? 1);
+      for (const [self, other] of [[a, b], [b, a]]) {
+        if (!details.has(self)) details.set(self, []);
+        details.get(self)!.push({ with: other, rule, weight, probability: p });
+      }
+    }
+
+    // Review queue: open pairs inside, and pairs to records outside the component between the thresholds.
+    const reviews: Parameters<typeof sql.upsertReviewItems>[0] = [];
+    const explain = (a: number, b: number) => explanationJson(model.explain(prepared.get(a)!, prepared.get(b)!));
+    for (const review of clustering.reviews) {
+      const [a, b] = [ids[review.i], ids[review.j]];
+      reviews.push({ left: Math.min(a, b), right: Math.max(a, b), probability: review.probability, weight: review.weight, reason: review.reason, explanation: explain(Math.min(a, b), Math.max(a, b)) });
+    }
+    for (const pair of scored.values()) {
+      if (inside(pair) || pair.probability < reviewProbability || pair.probability >= linkProbability || cannotLink.has(pairKey(pair.a, pair.b))) continue;
+      reviews.push({ left: pair.a, right: pair.b, probability: pair.probability, weight: pair.weight, reason: 'between_thresholds', explanation: explain(pair.a, pair.b) });
+    }
+    reviews.sort((x, y) => x.left - y.left || x.right - y.right);
+    if (reviews.length) await client.query(sql.upsertReviewItems(reviews));
+    const { rows: open } = await client.query<{ left: string; right: string }>(sql.openReviewItemsOf(ids));
+    const settled = open
+      .map((row): [number, number] => [Number(row.left), Number(row.right)])
+      .filter(([a, b]) => index.has(a) && index.has(b) && clustering.clusterOf[index.get(a)!] === clustering.clusterOf[index.get(b)!]);
+    if (settled.length) await client.query(sql.settleReviewItems(settled));
+
+    const groups = new Map<number, number[]>();
+    ids.forEach((id, i) => {
+      const at = clustering.clusterOf[i];
+      if (!groups.has(at)) groups.set(at, []);
+      groups.get(at)!.push(id);
+    });
+    return {
+      components: [...groups.values()],
+      links: new Map([...details].map(([id, list]) => [id, list.map((link) => (link.rule === 'score' ? `score:${link.with}` : `${link.rule}`)).sort()])),
+      details: new Map(ids.map((id) => [id, { rule: 'probabilistic', links: (details.get(id) ?? []).sort((x, y) => x.with - y.with) }])),
+    };
+  };
+}
+
+// --- Full rebuild ---------------------------------------------------------------------------------------
+
+export interface RebuildReport {
+  records: number;
+  batches: number;
+  created: number;
+  updated: number;
+  merged: number;
+  split: number;
+  retired: number;
+  clusters: number;
+  reviewOpen: number;
+  millis: number;
+}
+
+type Resolve = (client: PoolClient, ids: number[], cause: { cause: 'decision'; causeId?: string; actor: string }) => Promise<{ created: string[]; updated: string[]; merged: string[]; split: string[]; retired: string[] }>;
+
+/**
+ * `hub resolve --full`: re-runs resolution over every record (with a canonical form or a current
+ * membership), in id order, `batchSize` seed records per transaction. The keeper rules of resolve.ts keep
+ * golden ids wherever membership does not change, so a second run over the same input changes nothing.
+ */
+export async function rebuildClusters(pool: Pool, resolve: Resolve, options: { batchSize?: number; actor?: string } = {}): Promise<RebuildReport> {
+  const started = performance.now();
+  const batchSize = options.batchSize ?? 500;
+  const { rows } = await pool.query<{ id: string }>(
+    `select raw_record_id as id from canonical_record union select raw_record_id from cluster_membership where valid_to is null order by 1`,
+  );
+  const ids = rows.map((row) => Number(row.id));
+  // Every record's blocking keys first, so the first batches find the records of later ones.
+  if ((await loadResolutionSettings(pool)).matcher === 'probabilistic') {
+    for (let at = 0; at < ids.length; at += 5000) await inTransaction(pool, (client) => writeBlockKeys(client, ids.slice(at, at + 5000)));
+  }
+  const report: RebuildReport = { records: ids.length, batches: 0, created: 0, updated: 0, merged: 0, split: 0, retired: 0, clusters: 0, reviewOpen: 0, millis: 0 };
+  for (let at = 0; at < ids.length; at += batchSize) {
+    const result = await inTransaction(pool, async (client) => {
+      // Seeds get their blocking keys recomputed by the probabilistic matcher.
+      return resolve(client, ids.slice(at, at + batchSize), { cause: 'decision', causeId: 'resolve-full', actor: options.actor ?? 'cli:resolve' });
+    });
+    report.batches++;
+    report.created += result.created.length;
+    report.updated += result.updated.length;
+    report.merged += result.merged.length;
+    report.split += result.split.length;
+    report.retired += result.retired.length;
+  }
+  const { rows: counts } = await pool.query<{ clusters: number; open: number }>(
+    `select (select count(*)::int from golden_record where status = 'active') as clusters, (select count(*)::int from review_item where status = 'open') as open`,
+  );
+  report.clusters = counts[0].clusters;
+  report.reviewOpen = counts[0].open;
+  report.millis = Math.round(performance.now() - started);
+  return report;
+}
