@@ -13,6 +13,7 @@
  * nothing differs. Consent is written with the decision's own time, so the echo is the same decision and
  * not a newer one.
  */
+import { ensureQueue } from './queue.js';
 import type PgBoss from 'pg-boss';
 import type { Job } from 'pg-boss';
 import type { Pool, PoolClient } from './db/database.js';
@@ -208,7 +209,7 @@ const queues = new WeakSet<PgBoss>();
 export async function ensureWriteBackQueue(boss: PgBoss): Promise<void> {
   if (queues.has(boss)) return;
   // Writes that failed are planned again by a later cycle, so pg-boss retries only a crashed worker's job.
-  await boss.createQueue(WRITE_BACK_QUEUE, { name: WRITE_BACK_QUEUE, retryLimit: 2, retryDelay: 10, retryBackoff: true, expireInSeconds: 15 * 60 });
+  await ensureQueue(boss, { name: WRITE_BACK_QUEUE, retryLimit: 2, retryDelay: 10, retryBackoff: true, expireInSeconds: 15 * 60 });
   queues.add(boss);
 }
 

@@ -56,12 +56,17 @@ describe(`${WORKERS} hub worker processes on one database`, () => {
   });
 
   it('run each tick once, each job once, never two runs of a source at a time, and end as one process would', async () => {
-    for (let i = 0; i < WORKERS; i++) workers.push(startHub(['--config', join(dir, 'hub.config.yaml'), 'worker'], { DATABASE_URL: db.url }));
+    const output: string[] = [];
+    for (let i = 0; i < WORKERS; i++) {
+      const worker = startHub(['--config', join(dir, 'hub.config.yaml'), 'worker'], { DATABASE_URL: db.url });
+      worker.stderr!.on('data', (chunk) => output.push(`worker ${i}: ${chunk}`));
+      workers.push(worker);
+    }
     const finishedRuns = async () => Number((await db.pool.query("select count(*) from sync_run where trigger = 'schedule' and status = 'succeeded'")).rows[0].count);
     const deadline = Date.now() + 60_000;
     while ((await finishedRuns()) < 5 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 500));
     for (const worker of workers) worker.kill('SIGTERM');
-    expect(await Promise.all(workers.map(exited))).toEqual(workers.map(() => 0));
+    expect(await Promise.all(workers.map(exited)), output.join('')).toEqual(workers.map(() => 0));
 
     const { rows: runs } = await db.pool.query<{ id: string; scheduled_for: Date; status: string; created: number; unchanged: number; read: number; started_at: Date | null; finished_at: Date | null }>(
       "select id, scheduled_for, status, created, unchanged, read, started_at, finished_at from sync_run where trigger = 'schedule' order by scheduled_for",
