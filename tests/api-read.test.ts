@@ -7,18 +7,13 @@ import { checkConfig } from '../hub/config.js';
 import { silentLogger } from '../hub/log.js';
 import { createTestDatabase, type TestDatabase } from './helpers/db.js';
 import { bearer, buildTestApp, seedInteraction } from './helpers/app.js';
-import { golden, goldenOf, ingest } from './helpers/pipeline.js';
+import { golden, goldenOf, ingest, rawRecordId } from './helpers/pipeline.js';
 
 let db: TestDatabase;
 let hub: Hub;
 let app: FastifyInstance;
 const keys = { read: '', steward: '', admin: '' };
 const ids = { john: '', jane: '', jon: '', jose: '', stone: '', merged: '' };
-
-async function rawId(source: string, externalId: string): Promise<number> {
-  const { rows } = await db.pool.query<{ id: string }>('select id from raw_record where source = $1 and external_id = $2', [source, externalId]);
-  return Number(rows[0].id);
-}
 
 beforeAll(async () => {
   db = await createTestDatabase();
@@ -48,8 +43,8 @@ beforeAll(async () => {
   await db.pool.query(`update golden_record set data = data || '{"organisation": {"name": "Acme Trading GmbH"}}' where id = $1`, [ids.john]);
   await db.pool.query(`update golden_record set data = data || '{"organisation": {"name": "Globex Corporation"}}' where id = $1`, [ids.jane]);
 
-  const shop = await rawId('shop', 's1');
-  const crm = await rawId('crm', 'c1');
+  const shop = await rawRecordId(db.pool, 'shop', 's1');
+  const crm = await rawRecordId(db.pool, 'crm', 'c1');
   await seedInteraction(db.pool, shop, 0, { kind: 'order', occurred_at: '2025-01-10T00:00:00Z', external_id: 'O-1', amount: 10, currency: 'EUR' });
   await seedInteraction(db.pool, shop, 1, { kind: 'order', occurred_at: '2025-03-10T00:00:00Z', external_id: 'O-2', amount: 20, currency: 'EUR' });
   await seedInteraction(db.pool, crm, 0, { kind: 'call', occurred_at: '2025-02-10T00:00:00Z', summary: 'Intro' });
@@ -158,8 +153,8 @@ describe('GET /v1/lookup', () => {
     expect(body.data).toHaveLength(1);
     expect(body.data[0].customer).toMatchObject({ id: ids.john, attributes: { given_name: 'John', family_name: 'Smith' } });
     expect(body.data[0].source_records).toEqual([
-      { id: await rawId('crm', 'c1'), source: 'crm', stream: 'people', external_id: 'c1' },
-      { id: await rawId('shop', 's1'), source: 'shop', stream: 'people', external_id: 's1' },
+      { id: await rawRecordId(db.pool, 'crm', 'c1'), source: 'crm', stream: 'people', external_id: 'c1' },
+      { id: await rawRecordId(db.pool, 'shop', 's1'), source: 'shop', stream: 'people', external_id: 's1' },
     ]);
     expect((await get('/v1/lookup?source=shop&stream=people&id=s1')).body.data[0].customer.id).toBe(ids.john);
   });

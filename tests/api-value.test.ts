@@ -10,7 +10,7 @@ import { refreshCustomerValue } from '../hub/customer-value.js';
 import { buildApp } from '../hub/app.js';
 import { createTestDatabase, type TestDatabase } from './helpers/db.js';
 import { bearer, buildTestApp, seedInteraction } from './helpers/app.js';
-import { goldenOf, ingest } from './helpers/pipeline.js';
+import { goldenOf, ingest, rawRecordId } from './helpers/pipeline.js';
 
 let db: TestDatabase;
 let hub: Hub;
@@ -18,11 +18,6 @@ let app: FastifyInstance;
 let key: string;
 const ids = { ann: '', bob: '', cat: '', dan: '' };
 const daysAgo = (days: number) => new Date(Date.now() - days * 86_400_000 - 3_600_000).toISOString();
-
-async function rawId(externalId: string): Promise<number> {
-  const { rows } = await db.pool.query<{ id: string }>("select id from raw_record where source = 'crm' and external_id = $1", [externalId]);
-  return Number(rows[0].id);
-}
 
 beforeAll(async () => {
   db = await createTestDatabase();
@@ -36,7 +31,7 @@ beforeAll(async () => {
   ]);
   await ingest(db.pool, 'shop', [{ id: 's-a', email: 'ann@example.com' }]);
   for (const name of Object.keys(ids) as (keyof typeof ids)[]) ids[name] = (await goldenOf(db.pool, 'crm', name[0]))!;
-  const ann = await rawId('a');
+  const ann = await rawRecordId(db.pool, 'crm', 'a');
   const { rows } = await db.pool.query<{ id: string }>("select id from raw_record where source = 'shop'");
   const annShop = Number(rows[0].id);
   // Ann: three orders in two currencies (one cancelled), two quotes open and one won, tickets, emails.
@@ -56,9 +51,9 @@ beforeAll(async () => {
   await seedInteraction(db.pool, ann, 9, { kind: 'email', occurred_at: daysAgo(1), status: 'sent', thread_id: 'th-2', owner: 'Maria Sales' });
   await seedInteraction(db.pool, ann, 10, { kind: 'web_event', occurred_at: daysAgo(0) });
   // Bob: two orders 200 and 300 days ago (at risk); Cat: one order 500 days ago (lapsed); Dan: nothing (prospect).
-  await seedInteraction(db.pool, await rawId('b'), 0, { kind: 'order', occurred_at: daysAgo(200), amount: 10, currency: 'GBP' });
-  await seedInteraction(db.pool, await rawId('b'), 1, { kind: 'order', occurred_at: daysAgo(300), amount: 20, currency: 'GBP' });
-  await seedInteraction(db.pool, await rawId('c'), 0, { kind: 'order', occurred_at: daysAgo(500), amount: 5, currency: 'EUR' });
+  await seedInteraction(db.pool, await rawRecordId(db.pool, 'crm', 'b'), 0, { kind: 'order', occurred_at: daysAgo(200), amount: 10, currency: 'GBP' });
+  await seedInteraction(db.pool, await rawRecordId(db.pool, 'crm', 'b'), 1, { kind: 'order', occurred_at: daysAgo(300), amount: 20, currency: 'GBP' });
+  await seedInteraction(db.pool, await rawRecordId(db.pool, 'crm', 'c'), 0, { kind: 'order', occurred_at: daysAgo(500), amount: 5, currency: 'EUR' });
   // Interactions were seeded around the save boundary: refresh the kept figures as it would.
   await refreshCustomerValue(db.pool as unknown as PoolClient, Object.values(ids));
 

@@ -12,7 +12,7 @@ import { resolveAndRefreshValue } from '../hub/customer-value.js';
 import { rebuildClusters, saveResolutionSettings } from '../identity-resolution/probabilistic-matcher.js';
 import { createTestDatabase, type TestDatabase } from './helpers/db.js';
 import { bearer, buildTestApp } from './helpers/app.js';
-import { goldenOf } from './helpers/pipeline.js';
+import { goldenOf, rawRecordId } from './helpers/pipeline.js';
 
 const mapping = compileMapping(
   parseMapping(
@@ -49,11 +49,6 @@ async function ingest(source: string, rows: Record<string, string>[]): Promise<v
   );
 }
 
-async function rawId(source: string, externalId: string): Promise<number> {
-  const { rows } = await db.pool.query<{ id: string }>('select id from raw_record where source = $1 and external_id = $2', [source, externalId]);
-  return Number(rows[0].id);
-}
-
 const get = async (url: string) => {
   const response = await app.inject({ method: 'GET', url, headers: bearer(readKey) });
   return { status: response.statusCode, body: response.json() };
@@ -85,9 +80,9 @@ describe('the probabilistic matcher (resolution.matcher: probabilistic)', () => 
     expect(golden).toBeDefined();
     expect(await goldenOf(db.pool, 'shop', 's1')).toBe(golden);
     // The membership row carries the link's weight and probability.
-    const { rows } = await db.pool.query('select detail from cluster_membership where valid_to is null and raw_record_id = $1', [await rawId('shop', 's1')]);
+    const { rows } = await db.pool.query('select detail from cluster_membership where valid_to is null and raw_record_id = $1', [await rawRecordId(db.pool, 'shop', 's1')]);
     expect(rows[0].detail.rule).toBe('probabilistic');
-    expect(rows[0].detail.links[0]).toMatchObject({ with: await rawId('erp', 'e1'), rule: 'score' });
+    expect(rows[0].detail.links[0]).toMatchObject({ with: await rawRecordId(db.pool, 'erp', 'e1'), rule: 'score' });
     expect(rows[0].detail.links[0].probability).toBeGreaterThan(0.9);
   });
 
@@ -122,7 +117,7 @@ describe('the probabilistic matcher (resolution.matcher: probabilistic)', () => 
   it('puts a pair between the thresholds in the review queue, with its explanation', async () => {
     await ingest('erp', [{ id: 'e4', given: 'Zofia', family: 'Nowakowska' }]);
     await ingest('shop', [{ id: 's4', given: 'Zofia', family: 'Nowakowska' }]);
-    const [left, right] = [await rawId('erp', 'e4'), await rawId('shop', 's4')];
+    const [left, right] = [await rawRecordId(db.pool, 'erp', 'e4'), await rawRecordId(db.pool, 'shop', 's4')];
     expect(await goldenOf(db.pool, 'erp', 'e4')).not.toBe(await goldenOf(db.pool, 'shop', 's4'));
     const { rows } = await db.pool.query('select * from review_item where left_raw_record_id = $1 and right_raw_record_id = $2', [left, right]);
     expect(rows).toHaveLength(1);
@@ -133,7 +128,7 @@ describe('the probabilistic matcher (resolution.matcher: probabilistic)', () => 
   });
 
   it('keeps two records apart that a cannot-link separates, however well they match', async () => {
-    const [a, b] = [await rawId('erp', 'twin-a'), await rawId('shop', 'twin-b')];
+    const [a, b] = [await rawRecordId(db.pool, 'erp', 'twin-a'), await rawRecordId(db.pool, 'shop', 'twin-b')];
     expect(await goldenOf(db.pool, 'erp', 'twin-a')).toBe(await goldenOf(db.pool, 'shop', 'twin-b'));
     await db.pool.query("insert into match_constraint (kind, left_raw_record_id, right_raw_record_id, actor) values ('cannot_link', $1, $2, 'steward')", [a, b]);
     await inTransaction(db.pool, (client) => resolveAndRefreshValue(client, [a, b], { cause: 'decision', actor: 'steward' }));
@@ -144,7 +139,7 @@ describe('the probabilistic matcher (resolution.matcher: probabilistic)', () => 
   });
 
   it('a steward must-link joins a pair below the link threshold and settles its review item', async () => {
-    const [e4, s4] = [await rawId('erp', 'e4'), await rawId('shop', 's4')];
+    const [e4, s4] = [await rawRecordId(db.pool, 'erp', 'e4'), await rawRecordId(db.pool, 'shop', 's4')];
     await db.pool.query("insert into match_constraint (kind, left_raw_record_id, right_raw_record_id, actor) values ('must_link', $1, $2, 'steward')", [e4, s4]);
     await inTransaction(db.pool, (client) => resolveAndRefreshValue(client, [e4], { cause: 'decision', actor: 'steward' }));
     expect(await goldenOf(db.pool, 'erp', 'e4')).toBe(await goldenOf(db.pool, 'shop', 's4'));
@@ -155,7 +150,7 @@ describe('the probabilistic matcher (resolution.matcher: probabilistic)', () => 
 
 describe('explanations', () => {
   it('GET /v1/match explains a pair: per attribute level, weight and TF adjustment, total weight and probability', async () => {
-    const [left, right] = [await rawId('erp', 'e1'), await rawId('shop', 's1')];
+    const [left, right] = [await rawRecordId(db.pool, 'erp', 'e1'), await rawRecordId(db.pool, 'shop', 's1')];
     const { status, body } = await get(`/v1/match?left=${left}&right=${right}`);
     expect(status).toBe(200);
     expect(body.same_customer).toBe(true);
@@ -171,7 +166,7 @@ describe('explanations', () => {
     expect(body.explanation.match_weight).toBeCloseTo(total, 3);
     expect(body.explanation.probability).toBeGreaterThan(0.9);
 
-    const apart = await get(`/v1/match?left=${await rawId('erp', 'e3')}&right=${await rawId('shop', 's3')}`);
+    const apart = await get(`/v1/match?left=${await rawRecordId(db.pool, 'erp', 'e3')}&right=${await rawRecordId(db.pool, 'shop', 's3')}`);
     expect(apart.body.same_customer).toBe(false);
     expect(apart.body.explanation.probability).toBeLessThan(0.3);
     expect((await get(`/v1/match?left=${left}&right=999999`)).status).toBe(404);
@@ -182,7 +177,7 @@ describe('explanations', () => {
     const golden = (await goldenOf(db.pool, 'erp', 'e1'))!;
     const { status, body } = await get(`/v1/customers/${golden}/explain`);
     expect(status).toBe(200);
-    expect(body.reference).toBe(String(await rawId('erp', 'e1')));
+    expect(body.reference).toBe(String(await rawRecordId(db.pool, 'erp', 'e1')));
     expect(body.members).toHaveLength(2);
     expect(body.members[0]).toMatchObject({ source: 'erp', against_reference: null });
     expect(body.members[1].against_reference.attributes.length).toBeGreaterThan(5);

@@ -36,6 +36,12 @@ export async function ingest(pool: Pool, source: string, rows: Record<string, st
   );
 }
 
+/** The id of a source record's raw record. */
+export async function rawRecordId(pool: Pool, source: string, externalId: string): Promise<number> {
+  const { rows } = await pool.query<{ id: string }>('select id from raw_record where source = $1 and external_id = $2', [source, externalId]);
+  return Number(rows[0].id);
+}
+
 /** The current golden id of a source record. */
 export async function goldenOf(pool: Pool, source: string, externalId: string): Promise<string | undefined> {
   const { rows } = await pool.query<{ golden_id: string }>(
