@@ -5,11 +5,11 @@
  *
  *   npm run bench:ingest -- --records 100000      (DATABASE_URL, else the embedded PostgreSQL in a temp folder)
  */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { execFileSync } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
+import { parseArgs, promisify } from 'node:util';
 import { checkConfig } from '../hub/config.js';
 import { createDatabaseIfMissing, createPool, databaseUrlWithName } from '../hub/db/database.js';
 import { startEmbeddedPostgres } from '../hub/db/embedded.js';
@@ -22,9 +22,15 @@ const { values } = parseArgs({ options: { records: { type: 'string', default: '3
 const total = Number(values.records);
 const sources = ['erp', 'shop', 'events'];
 
-/** Sum of the resident memory of every PostgreSQL process, in MiB (Linux `ps`). */
-function postgresRssMiB(): number {
-  const out = execFileSync('ps', ['-C', 'postgres', '-o', 'rss='], { encoding: 'utf8' }).trim();
+const run = promisify(execFile);
+
+/**
+ * Resident memory of PostgreSQL in MiB (Linux `ps`, asynchronous so that sampling does not stall the ingest): the
+ * embedded server's postmaster and its children, or with DATABASE_URL every postgres process on the machine.
+ */
+async function postgresRssMiB(postmaster: string | undefined): Promise<number> {
+  const which = postmaster ? ['-p', postmaster, '--ppid', postmaster] : ['-C', 'postgres'];
+  const out = (await run('ps', [...which, '-o', 'rss='], { encoding: 'utf8' })).stdout.trim();
   return out ? out.split('\n').reduce((sum, line) => sum + Number(line.trim()), 0) / 1024 : 0;
 }
 
@@ -66,11 +72,13 @@ try {
   await registerSources(pool, config);
   const boss = await startQueue(url, () => undefined);
   const hub: Hub = { pool, config, log: silentLogger, boss };
+  // The first line of postmaster.pid is the server's process id.
+  const postmaster = embedded ? (await readFile(join(pgDir, 'pg', 'postmaster.pid'), 'utf8')).split('\n')[0].trim() : undefined;
   let peakNode = 0;
   let peakPostgres = 0;
   const sample = setInterval(() => {
     peakNode = Math.max(peakNode, process.memoryUsage().rss / 2 ** 20);
-    peakPostgres = Math.max(peakPostgres, postgresRssMiB());
+    void postgresRssMiB(postmaster).then((mib) => (peakPostgres = Math.max(peakPostgres, mib)), () => undefined);
   }, 500);
   const started = performance.now();
   let read = 0;
@@ -85,7 +93,7 @@ try {
   const golden = (await pool.query("select count(*)::int as n from golden_record where status = 'active'")).rows[0].n;
   await boss.stop({ graceful: false, wait: true });
   console.log(`ingest: ${read} source records → ${golden} golden records in ${seconds.toFixed(1)} s = ${Math.round(read / seconds)} records/s end to end`);
-  console.log(`peak memory: node ${peakNode.toFixed(0)} MiB, postgres ${peakPostgres.toFixed(0)} MiB (all postgres processes on this machine)`);
+  console.log(`peak memory: node ${peakNode.toFixed(0)} MiB, postgres ${peakPostgres.toFixed(0)} MiB (${postmaster ? 'the embedded server' : 'all postgres processes on this machine'})`);
   console.log(`reproduce: npm run bench:ingest -- --records ${total} --page-size ${values['page-size']}${process.env.DATABASE_URL ? ' (with DATABASE_URL)' : ''}`);
 } finally {
   await pool.end();

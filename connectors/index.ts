@@ -7,6 +7,7 @@ import { hubConnector, HUB_SOURCE } from './hub/connector.js';
 import { connector as imap } from './imap/connector.js';
 import { connector as odoo } from './odoo/connector.js';
 import { connector as rest } from './rest/connector.js';
+import { connector as rt } from './rt/connector.js';
 import { connector as segment } from './segment/connector.js';
 import { connector as shopify } from './shopify/connector.js';
 import { connector as tryton } from './tryton/connector.js';
@@ -23,6 +24,7 @@ export const connectors: Record<string, Connector<any>> = {
   [imap.name]: imap,
   [odoo.name]: odoo,
   [rest.name]: rest,
+  [rt.name]: rt,
   [segment.name]: segment,
   [shopify.name]: shopify,
   [tryton.name]: tryton,

@@ -23,6 +23,9 @@ import { writeUser as writeZendesk } from './zendesk/write-back.js';
 import type { FreshdeskConfig } from './freshdesk/config.gen.js';
 import { createFreshdeskHttp } from './freshdesk/client.js';
 import { writeContact as writeFreshdesk } from './freshdesk/write-back.js';
+import type { RtConfig } from './rt/config.gen.js';
+import { createRtHttp } from './rt/client.js';
+import { writeUser as writeRt } from './rt/write-back.js';
 
 /** The golden values a source can receive. */
 export const WRITE_ATTRIBUTES = ['email', 'phone', 'email_marketing', 'golden_id'] as const;
@@ -123,7 +126,17 @@ const freshdesk: WriteBackExecutor<FreshdeskConfig> = {
   },
 };
 
-export const writeBackExecutors: Record<string, WriteBackExecutor<any>> = { shopify, woocommerce, odoo, tryton, zendesk, freshdesk };
+const rt: WriteBackExecutor<RtConfig> = {
+  stream: 'users',
+  // The golden id only where the source names a user custom field for it (golden_id_custom_field).
+  fields: ['email', 'phone', 'golden_id'],
+  async write(config, externalId, values, ctx) {
+    const messages = await writeRt(createRtHttp(config, ctx), externalId, { email: values.email, phone: values.phone, golden_id: values.golden_id }, config.golden_id_custom_field);
+    return { detail: messages ?? null };
+  },
+};
+
+export const writeBackExecutors: Record<string, WriteBackExecutor<any>> = { shopify, woocommerce, odoo, tryton, zendesk, freshdesk, rt };
 
 export function findWriteBack(connector: string): WriteBackExecutor<any> | undefined {
   return Object.hasOwn(writeBackExecutors, connector) ? writeBackExecutors[connector] : undefined;

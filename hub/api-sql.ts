@@ -1,5 +1,6 @@
 /** The API's SQL (customers, timeline, change log, quarantine, API keys), as named statements. */
 import type { Statement } from './db/database.js';
+import { VALUE_COLUMNS, VALUE_CTES, VALUE_PARAMETERS } from './customer-value.js';
 
 /** Builds `where` clauses with numbered parameters, so each query carries only the filters it was given. */
 function conditions() {
@@ -122,33 +123,48 @@ export const lookupCustomers = (key: LookupKey, limit: number): Statement => {
   };
 };
 
-/** The record an id ends at when following `merged_into` (depth 0: the id itself). No row: unknown id. */
-export const resolveCustomerId = (id: string): Statement => ({
-  text: `with recursive chain (id, status, merged_into, depth) as (
+/** `target`: the record the id $1 ends at when following `merged_into` (depth 0: the id itself); empty for an unknown id. */
+const mergeTarget = `recursive chain (id, status, merged_into, depth) as (
            select id, status, merged_into, 0 from golden_record where id = $1
            union all
            select g.id, g.status, g.merged_into, c.depth + 1 from golden_record g join chain c on g.id = c.merged_into
-           where c.depth < 100)
-         select id, status, depth from chain order by depth desc limit 1`,
+           where c.depth < 100),
+         target as (select id, status, depth from chain order by depth desc limit 1)`;
+
+/** The record an id ends at when following `merged_into` (depth 0: the id itself). No row: unknown id. */
+export const resolveCustomerId = (id: string): Statement => ({
+  text: `with ${mergeTarget} select id, status, depth from target`,
   values: [id],
 });
 
-export const getCustomer = (id: string): Statement => ({
-  text: 'select id, status, data, created_at, updated_at from golden_record where id = $1',
-  values: [id],
-});
+/** As JavaScript's Date#toISOString, so that times inside JSON read as the API's other times (milliseconds, Z). */
+const isoTime = (column: string) => `to_char(${column} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
 
-export const customerLineage = (id: string): Statement => ({
-  text: `select attribute, value, survived, raw_record_id, source, observed_at from attribute_lineage
-         where golden_id = $1 order by attribute, survived desc, observed_at desc, raw_record_id desc`,
-  values: [id],
-});
+/** Lineage entries per attribute, in attribute order (json keeps it), newest first; rule and pin only when set. */
+const lineageJson = (survived: boolean) => `(select coalesce(json_object_agg(attribute, entries order by attribute), '{}') from (
+             select attribute, json_agg(jsonb_build_object('value', value, 'source', source, 'raw_record_id', raw_record_id, 'observed_at', ${isoTime('observed_at')})
+                 || jsonb_strip_nulls(jsonb_build_object('rule', rule, 'pinned_value_id', pinned_value_id))
+               order by observed_at desc, raw_record_id desc) as entries
+             from attribute_lineage where golden_id = $1 and ${survived ? '' : 'not '}survived group by attribute) x)`;
 
-export const customerMembers = (id: string): Statement => ({
-  text: `select m.raw_record_id, r.source, r.stream, r.external_id, m.valid_from as since, m.cause, m.detail
-         from cluster_membership m join raw_record r on r.id = m.raw_record_id
-         where m.golden_id = $1 and m.valid_to is null order by m.raw_record_id`,
-  values: [id],
+/**
+ * Everything `GET /v1/customers/{id}` answers, in one round trip: where the id leads (id, status, depth: as
+ * resolveCustomerId), and the golden record of the id asked for with its lineage, alternates, source records and value
+ * (VALUE_CTES and VALUE_COLUMNS of customer-value.ts, $2 to $7). Named, so that each connection plans it once. No row: no such id.
+ */
+export const customerResource = (id: string, at: Date | null = null): Statement & { name: string } => ({
+  name: 'hub-customer-resource',
+  text: `with ${mergeTarget},
+         ${VALUE_CTES}
+         select target.id, target.status, target.depth, g.data, g.created_at, g.updated_at,
+           ${lineageJson(true)} as lineage,
+           ${lineageJson(false)} as alternates,
+           (select coalesce(json_agg(json_build_object('raw_record_id', m.raw_record_id, 'source', r.source, 'stream', r.stream, 'external_id', r.external_id,
+                'since', ${isoTime('m.valid_from')}, 'cause', m.cause, 'detail', m.detail) order by m.raw_record_id), '[]')
+              from cluster_membership m join raw_record r on r.id = m.raw_record_id where m.golden_id = $1 and m.valid_to is null) as source_records,
+           ${VALUE_COLUMNS}
+         from target join golden_record g on g.id = $1 cross join ts cross join stats cross join money`,
+  values: [id, at, ...VALUE_PARAMETERS],
 });
 
 export interface TimelinePosition {
@@ -166,10 +182,16 @@ export interface TimelineFilter {
   until?: string;
 }
 
-/** Interactions of the current members, newest first; `before` continues after the last row of a page. */
+/**
+ * Interactions of the current members, newest first; `before` continues after the last row of a page. An email comes
+ * with its thread (per source and thread id, over the customer's emails): the thread awaits a reply when its latest
+ * message has status `awaiting_reply`, which the mailbox connector gives only to a thread's last message when it is
+ * inbound and older than the source's limit, and takes back when a reply or a newer message arrives.
+ */
 export const customerTimeline = (id: string, before: TimelinePosition | undefined, limit: number, filter: TimelineFilter = {}): Statement => {
   const where = conditions();
-  where.add((p) => `m.golden_id = ${p(id)}`);
+  const golden = where.param(id);
+  where.add(() => `m.golden_id = ${golden}`);
   where.add(() => 'm.valid_to is null');
   if (filter.kinds !== undefined) where.add((p) => `i.kind = any(${p(filter.kinds)}::text[])`);
   if (filter.since !== undefined) where.add((p) => `i.occurred_at >= ${p(filter.since)}::timestamptz`);
@@ -181,12 +203,23 @@ export const customerTimeline = (id: string, before: TimelinePosition | undefine
     );
   }
   return {
-    text: `select i.raw_record_id, i.ordinal, i.kind, i.occurred_at, i.data,
+    text: `with threads as (
+             select distinct on (r.source, i.data ->> 'thread_id') r.source, i.data ->> 'thread_id' as id,
+               i.data ->> 'status' is not distinct from 'awaiting_reply' as awaiting_reply, i.occurred_at as last_message_at,
+               (count(*) over (partition by r.source, i.data ->> 'thread_id'))::int as messages
+             from cluster_membership m
+             join interaction i on i.raw_record_id = m.raw_record_id
+             join raw_record r on r.id = m.raw_record_id
+             where m.golden_id = ${golden} and m.valid_to is null and i.kind = 'email' and i.data ? 'thread_id'
+             order by r.source, i.data ->> 'thread_id', i.occurred_at desc, i.raw_record_id desc, i.ordinal desc)
+           select i.raw_record_id, i.ordinal, i.kind, i.occurred_at, i.data,
              (extract(epoch from i.occurred_at) * 1000000)::bigint::text as occurred_us,
-             r.source, r.stream, r.external_id
+             r.source, r.stream, r.external_id,
+             t.id as thread_id, t.awaiting_reply as thread_awaiting_reply, t.messages as thread_messages, t.last_message_at as thread_last_message_at
            from cluster_membership m
            join interaction i on i.raw_record_id = m.raw_record_id
            join raw_record r on r.id = m.raw_record_id
+           left join threads t on i.kind = 'email' and t.source = r.source and t.id = i.data ->> 'thread_id'
            ${where.where()}
            order by i.occurred_at desc, i.raw_record_id desc, i.ordinal desc
            limit ${where.param(limit)}`,
@@ -379,6 +412,9 @@ export const activeSubscriptionIds = (): Statement => ({
   values: [],
 });
 
+/** The last change-log position handed out by a committed transaction: one row, read often to notice new changes. */
+export const changeLogPosition = (): Statement => ({ text: 'select position from change_log_counter', values: [] });
+
 /** Takes the subscription's lease unless another process holds a live one. */
 export const leaseSubscription = (id: number, owner: string, seconds: number): Statement => ({
   text: `update webhook_subscription set lease_owner = $2, lease_until = now() + make_interval(secs => $3)
@@ -446,4 +482,35 @@ export const deliveryFailed = (id: number, responseStatus: number | null, error:
 export const resumeAfterRedelivery = (subscriptionId: number): Statement => ({
   text: "update webhook_subscription set status = 'active', paused_at = null where id = $1 and status = 'paused'",
   values: [subscriptionId],
+});
+
+/**
+ * `GET /v1/organisations/{id}`: where the id leads (following `merged_into`: id, status, depth) and the organisation
+ * asked for, with the people (active golden records) who work for it, oldest first, at most `peopleLimit`.
+ */
+export const organisationResource = (id: string, peopleLimit: number): Statement => ({
+  text: `with recursive chain (id, status, merged_into, depth) as (
+           select id, status, merged_into, 0 from organisation where id = $1
+           union all
+           select o.id, o.status, o.merged_into, c.depth + 1 from organisation o join chain c on o.id = c.merged_into where c.depth < 100),
+         target as (select id, status, depth from chain order by depth desc limit 1),
+         people as (select g.seq, g.id, g.data from golden_record g where g.status = 'active' and g.data ->> 'organisation_id' = $1)
+         select target.id, target.status, target.depth, o.data, o.created_at, o.updated_at,
+           (select count(*)::int from people) as people_count,
+           (select coalesce(json_agg(p.person order by p.seq), '[]') from (
+              select seq, jsonb_build_object('id', id) || jsonb_strip_nulls(jsonb_build_object('full_name', data ->> 'full_name', 'email', data ->> 'email', 'job_title', data ->> 'job_title')) as person
+              from people order by seq limit $2) p) as people
+         from target join organisation o on o.id = $1`,
+  values: [id, peopleLimit],
+});
+
+/** Active organisations, oldest first, or with `name` those with a name that holds it (typo-tolerant), most similar first. */
+export const listOrganisations = (name: string | undefined, limit: number): Statement => ({
+  text: `select o.id, o.data, o.created_at, o.updated_at, s.score
+         from organisation o
+         left join lateral (select max(word_similarity(hub_name_norm($1), hub_name_norm(n))) as score
+                            from jsonb_array_elements_text(o.data -> 'names') n where hub_name_norm($1) <% hub_name_norm(n)) s on $1::text is not null
+         where o.status = 'active' and ($1::text is null or s.score is not null)
+         order by s.score desc nulls last, o.seq limit $2`,
+  values: [name ?? null, limit],
 });

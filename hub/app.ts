@@ -9,6 +9,7 @@ import pkg from '../package.json' with { type: 'json' };
 import type { Hub } from './sync.js';
 import { frameworkError, registerErrorHandling } from './errors.js';
 import { registerAuth } from './auth.js';
+import { sessionLifetimes } from './users.js';
 import { registerSchemas, noQuery } from './routes/schemas.js';
 import { customerRoutes } from './routes/customers.js';
 import { changeRoutes } from './routes/changes.js';
@@ -25,12 +26,16 @@ import { privacyRoutes } from './routes/privacy.js';
 import { exportRoutes } from './routes/export.js';
 import { writeBackRoutes } from './routes/write-back.js';
 import { matchRoutes } from './routes/match.js';
+import { organisationRoutes } from './routes/organisations.js';
+import { stewardRoutes } from './routes/steward.js';
+import { sessionRoutes } from './routes/session.js';
+import { uiRoutes } from './routes/ui.js';
 import { registerRateLimit } from './rate-limit.js';
 import { httpSeconds } from './metrics.js';
 
 const DESCRIPTION = `Golden customer records built from every connected source, with the lineage of each value.
 
-Authenticate with an API key: \`Authorization: Bearer hub_…\`. Scopes: \`read\`, \`steward\` (implies read), \`admin\` (implies both).
+Authenticate with an API key: \`Authorization: Bearer hub_…\`, or as a person signed in with \`POST /v1/session\` (the \`hub_session\` cookie; every request but GET and HEAD also sends \`X-CSRF-Token\`; role steward = read + steward, admin = all). Scopes: \`read\`, \`steward\` (implies read), \`admin\` (implies both).
 Errors always answer \`{ "error": { "code": "HUB_ERR_…", "message": "…" } }\`.
 Every \`POST\` accepts an \`Idempotency-Key\` header: a retry with the same key and body gets the first answer again.`;
 
@@ -46,7 +51,7 @@ export async function buildApp(hub: Hub, options: { logger?: boolean } = {}): Pr
 
   // Guards first: they must see every route registered after them, the plugins' routes included.
   registerErrorHandling(app);
-  registerAuth(app, hub.pool);
+  registerAuth(app, hub.pool, sessionLifetimes(hub.config));
   registerIdempotency(app, hub.pool);
   registerSchemas(app);
   await registerRateLimit(app);
@@ -63,16 +68,20 @@ export async function buildApp(hub: Hub, options: { logger?: boolean } = {}): Pr
         securitySchemes: {
           apiKey: { type: 'http', scheme: 'bearer', bearerFormat: 'API key', description: 'An API key of the hub (`hub_…`).' },
           writeKey: { type: 'http', scheme: 'basic', description: 'A write key of a segment source as the username, the password empty (as Segment SDKs send it).' },
+          session: { type: 'apiKey', in: 'cookie', name: 'hub_session', description: 'The session cookie that `POST /v1/session` sets; writes also send `X-CSRF-Token`.' },
           signature: { type: 'apiKey', in: 'header', name: 'X-Hub-Signature', description: 'sha256=<hex HMAC-SHA256 of "<X-Hub-Timestamp>.<body>"> with the pushed source\'s secret.' },
         },
       },
       tags: [
         { name: 'customers', description: 'Golden customer records' },
+        { name: 'organisations', description: 'Golden organisation records (B2B accounts) and their people' },
         { name: 'changes', description: 'The change log of golden records' },
         { name: 'sources', description: 'Sources, sync runs and quarantined input' },
         { name: 'webhooks', description: 'Subscriptions that push changes and failed runs to a URL, signed' },
         { name: 'privacy', description: 'Erasure and export of one person' },
         { name: 'ingest', description: 'Records pushed to the hub: analytics events from Segment / RudderStack SDKs (write key) and signed webhooks' },
+        { name: 'session', description: 'Sign-in sessions of stewards and admins (the workspace)' },
+        { name: 'steward', description: "The data steward's workspace: review queue, decisions, corrections, undo, decision log, overview" },
         { name: 'meta', description: 'Health and this document' },
       ],
     },
@@ -80,7 +89,7 @@ export async function buildApp(hub: Hub, options: { logger?: boolean } = {}): Pr
     refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`) },
     transform: ({ schema, url, route }) => ({
       // Public routes that verify a credential of their own (write keys, signatures) declare it in their schema.
-      schema: { ...schema, security: route.config?.scope === 'public' ? (schema.security ?? []) : [{ apiKey: [] }] } as typeof schema,
+      schema: { ...schema, security: route.config?.scope === 'public' ? (schema.security ?? []) : [{ apiKey: [] }, { session: [] }] } as typeof schema,
       url,
     }),
   });
@@ -116,6 +125,7 @@ export async function buildApp(hub: Hub, options: { logger?: boolean } = {}): Pr
     async () => app.swagger(),
   );
 
-  for (const routes of [operationRoutes, customerRoutes, lookupRoutes, changeRoutes, sourceRoutes, runRoutes, quarantineRoutes, webhookRoutes, ingestRoutes, receiveRoutes, privacyRoutes, exportRoutes, writeBackRoutes, matchRoutes]) await app.register(routes, { hub });
+  for (const routes of [operationRoutes, customerRoutes, lookupRoutes, changeRoutes, sourceRoutes, runRoutes, quarantineRoutes, webhookRoutes, ingestRoutes, receiveRoutes, privacyRoutes, exportRoutes, writeBackRoutes, matchRoutes, sessionRoutes, stewardRoutes, organisationRoutes]) await app.register(routes, { hub });
+  await app.register(uiRoutes);
   return app;
 }

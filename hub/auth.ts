@@ -1,13 +1,16 @@
 /**
- * API keys, deny by default: every route declares `config.scope`, and a route without one stops the
- * hub at startup. Keys are stored as SHA-256 hashes, so the table never holds a usable key.
+ * API keys and signed-in people, deny by default: every route declares `config.scope`, and a route without one
+ * stops the hub at startup. A request authenticates with `Authorization: Bearer <key>` (keys are stored as SHA-256
+ * hashes, so the table never holds a usable key) or with the `hub_session` cookie of a signed-in user (hub/users.ts),
+ * whose role grants scopes; with the cookie, writes must also carry the session's CSRF token.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest, RouteOptions } from 'fastify';
 import type { Pool } from './db/database.js';
 import { inTransaction } from './db/database.js';
 import { HubError, errorRef } from './errors.js';
 import * as sql from './api-sql.js';
+import { findSession, ROLE_SCOPES, SESSION_COOKIE, sessionLifetimes, type SessionLifetimes, type SignedInUser } from './users.js';
 
 export const SCOPES = ['read', 'steward', 'admin'] as const;
 export type Scope = (typeof SCOPES)[number];
@@ -19,8 +22,12 @@ declare module 'fastify' {
     scope?: RouteScope;
   }
   interface FastifyRequest {
-    /** The key that authenticated the request (absent on public routes). */
+    /** The key that authenticated the request (absent on public routes and with a session cookie). */
     apiKey?: { id: string; name: string; scopes: Scope[] };
+    /** The signed-in user whose session cookie authenticated the request. */
+    user?: SignedInUser;
+    /** Who makes the request, as decisions and audit entries record it: `user:<username>` or `key:<key name>`. Set on every authenticated request. */
+    actor?: string;
   }
 }
 
@@ -119,8 +126,11 @@ function checkRoute(route: RouteOptions): void {
   // Document the answers of the guard on every protected route.
   if (config.scope !== 'public' && route.schema) {
     route.schema.response = {
-      401: { description: 'No API key, or not a valid one (HUB_ERR_UNAUTHENTICATED).', ...errorRef },
-      403: { description: `The API key lacks the '${String(config.scope)}' scope (HUB_ERR_FORBIDDEN).`, ...errorRef },
+      401: { description: 'No API key or session cookie, or not a valid one (HUB_ERR_UNAUTHENTICATED).', ...errorRef },
+      403: {
+        description: `The API key or the user's role lacks the '${String(config.scope)}' scope (HUB_ERR_FORBIDDEN); or a write with the session cookie has no valid X-CSRF-Token (HUB_ERR_CSRF).`,
+        ...errorRef,
+      },
       ...(route.schema.response as object | undefined),
     };
   }
@@ -129,21 +139,59 @@ function checkRoute(route: RouteOptions): void {
 /** Only touch last_used_at once a minute per key: a read API should not write on every request. */
 const TOUCH_INTERVAL_MS = 60_000;
 
+/** The value of one cookie in a Cookie header (RFC 6265 `name=value; name=value`). */
+export function cookieValue(header: string | undefined, name: string): string | undefined {
+  for (const pair of header?.split(';') ?? []) {
+    const at = pair.indexOf('=');
+    if (at > 0 && pair.slice(0, at).trim() === name) return pair.slice(at + 1).trim();
+  }
+  return undefined;
+}
+
+/** Methods that change nothing need no CSRF token (and must stay that way). */
+const SAFE_METHODS = new Set(['GET', 'HEAD']);
+
+async function authenticateKey(pool: Pool, request: FastifyRequest, header: string, scope: Scope | undefined): Promise<void> {
+  const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
+  if (!match) throw unauthenticated();
+  const { rows } = await pool.query<{ id: string; name: string; scopes: string[]; last_used_at: Date | null }>(sql.findApiKey(hashApiKey(match[1])));
+  const key = rows[0];
+  if (!key) throw unauthenticated('invalid');
+  if (!scope || !hasScope(key.scopes, scope)) throw new HubError('HUB_ERR_FORBIDDEN', { who: 'This API key', scope: scope ?? 'unknown' });
+  request.apiKey = { id: key.id, name: key.name, scopes: key.scopes as Scope[] };
+  request.actor = `key:${key.name}`;
+  if (!key.last_used_at || Date.now() - key.last_used_at.getTime() > TOUCH_INTERVAL_MS) await pool.query(sql.touchApiKey(key.id));
+}
+
+async function authenticateSession(pool: Pool, lifetimes: SessionLifetimes, request: FastifyRequest, token: string, scope: Scope | undefined): Promise<void> {
+  const user = await findSession(pool, lifetimes, token);
+  if (!user) throw unauthenticated('invalid');
+  // SameSite=Strict already keeps the cookie off cross-site requests; the token also covers browsers that ignore it.
+  const csrf = request.headers['x-csrf-token'];
+  if (!SAFE_METHODS.has(request.method) && !(typeof csrf === 'string' && safeEqual(csrf, user.csrfToken))) throw new HubError('HUB_ERR_CSRF');
+  if (!scope || !hasScope(ROLE_SCOPES[user.role], scope)) throw new HubError('HUB_ERR_FORBIDDEN', { who: `User '${user.username}' (role ${user.role})`, scope: scope ?? 'unknown' });
+  request.user = user;
+  request.actor = `user:${user.username}`;
+}
+
+function safeEqual(given: string, expected: string): boolean {
+  const a = Buffer.from(given);
+  const b = Buffer.from(expected);
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
 /** Installs the guard. Call before registering any route, on the root instance. */
-export function registerAuth(app: FastifyInstance, pool: Pool): void {
+export function registerAuth(app: FastifyInstance, pool: Pool, lifetimes: SessionLifetimes = sessionLifetimes({})): void {
   app.addHook('onRoute', checkRoute);
   app.addHook('onRequest', async (request: FastifyRequest) => {
     const scope = request.routeOptions.config.scope;
     // Unmatched URLs have no route config: they fall through to the not-found handler.
     if (scope === 'public' || request.is404) return;
+    // A key wins over a cookie: a script is never bound to a browser's session.
     const header = request.headers.authorization;
-    const match = header ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null;
-    if (!match) throw unauthenticated();
-    const { rows } = await pool.query<{ id: string; name: string; scopes: string[]; last_used_at: Date | null }>(sql.findApiKey(hashApiKey(match[1])));
-    const key = rows[0];
-    if (!key) throw unauthenticated('invalid');
-    if (!scope || !hasScope(key.scopes, scope)) throw new HubError('HUB_ERR_FORBIDDEN', { scope: scope ?? 'unknown' });
-    request.apiKey = { id: key.id, name: key.name, scopes: key.scopes as Scope[] };
-    if (!key.last_used_at || Date.now() - key.last_used_at.getTime() > TOUCH_INTERVAL_MS) await pool.query(sql.touchApiKey(key.id));
+    if (header) return authenticateKey(pool, request, header, scope);
+    const token = cookieValue(request.headers.cookie, SESSION_COOKIE);
+    if (!token) throw unauthenticated();
+    return authenticateSession(pool, lifetimes, request, token, scope);
   });
 }

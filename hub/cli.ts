@@ -20,6 +20,8 @@ import { findConnector } from '../connectors/index.js';
 import { buildApp } from './app.js';
 import { createApiKeyWithId, ensureAdminKey, parseScopes, revokeApiKey, SCOPES } from './auth.js';
 import { removeSource } from './privacy.js';
+import { createUser, disableUser, listUsers, MIN_PASSWORD_LENGTH, ROLES } from './users.js';
+import { readNewPassword } from './password-input.js';
 import { planWriteBack, setWriteBackEnabled } from './write-back.js';
 import { userInfo } from 'node:os';
 import { inTransaction } from './db/database.js';
@@ -82,7 +84,7 @@ async function serve(options: { config?: string }, parts: { api: boolean; worker
     await app.listen({ host, port });
     close = () => app.close();
     const base = `http://${host}:${(app.server.address() as { port: number }).port}`;
-    console.log(`customer-hub is running\n  API:       ${base}/v1/customers\n  Docs:      ${base}/docs\n  Admin key: ${await announceAdminKey(runtime)}`);
+    console.log(`customer-hub is running\n  API:       ${base}/v1/customers\n  Docs:      ${base}/docs\n  Workspace: ${base}/ui/  (sign in with an account from: hub users create)\n  Admin key: ${await announceAdminKey(runtime)}`);
   } else {
     console.log('customer-hub worker is running');
   }
@@ -275,6 +277,44 @@ keysCommand
     ),
   );
 
+const usersCommand = program.command('users').description('accounts of people who sign in to the workspace (stewards, admins)');
+usersCommand
+  .command('create <username>')
+  .description(`create an account; the password (at least ${MIN_PASSWORD_LENGTH} characters) is read from stdin when it is piped, else asked for without echo`)
+  .requiredOption('--role <role>', ROLES.join(' or '))
+  .option('--password-env <variable>', 'read the password from this environment variable (scripts)')
+  .action(
+    action(async (username: string, options: { role: string; passwordEnv?: string }) =>
+      withDatabase(async (runtime) => {
+        await createUser(runtime.pool, username, options.role, await readNewPassword(options.passwordEnv));
+        console.log(`created user '${username}' (${options.role})`);
+      }),
+    ),
+  );
+usersCommand
+  .command('list')
+  .description('list the accounts')
+  .action(
+    action(async () =>
+      withDatabase(async (runtime) => {
+        for (const user of await listUsers(runtime.pool)) {
+          console.log(`${user.username}\t${user.role}\tcreated ${user.created_at.toISOString()}${user.disabled_at ? `\tdisabled ${user.disabled_at.toISOString()}` : ''}`);
+        }
+      }),
+    ),
+  );
+usersCommand
+  .command('disable <username>')
+  .description('disable an account; its sessions end at once')
+  .action(
+    action(async (username: string) =>
+      withDatabase(async (runtime) => {
+        const { sessions } = await disableUser(runtime.pool, username);
+        console.log(`disabled user '${username}'; ${sessions} session(s) ended`);
+      }),
+    ),
+  );
+
 const sourcesCommand = program.command('sources').description('sources');
 sourcesCommand
   .command('remove <name>')
@@ -337,5 +377,5 @@ configCommand
   );
 
 await program.parseAsync();
-// Exit explicitly: the embedded PostgreSQL package's exit hook would otherwise end the process with code 0.
+// Exit once the command is done, with its code, whatever handles a library left open.
 process.exit(process.exitCode ?? 0);

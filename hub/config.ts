@@ -66,6 +66,12 @@ export function checkConfig(raw: unknown, path: string, env: NodeJS.ProcessEnv =
       problems.push(`${key}.schedule: '${source.schedule}' is not a valid cron expression`);
     }
   });
+  // A source priority naming no source is most likely a typo: it would silently rank nothing.
+  for (const [attribute, rule] of Object.entries(config.resolution?.survivorship?.attributes ?? {})) {
+    for (const name of rule?.sources ?? []) {
+      if (!seen.has(name) && name !== HUB_SOURCE) problems.push(`resolution.survivorship.attributes.${attribute}.sources: unknown source '${name}'`);
+    }
+  }
   if (problems.length > 0) throw new ConfigError(path, problems);
   return { ...config, baseDir: dirname(resolve(path)), path };
 }

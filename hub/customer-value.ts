@@ -5,7 +5,8 @@
  * computed on read, from the same rows, for one customer at a time.
  *
  * The rules (also in the README):
- * - an order counts unless its status is cancelled, canceled, refunded, void or failed; amounts add up per currency;
+ * - an order counts unless its status is cancelled, canceled, refunded, void or failed; amounts add up per currency,
+ *   and into the configured reporting currency only for currencies with a configured rate (the others listed apart);
  * - segment (hub_rfm_segment in 0004_privacy.sql): prospect (no order), champion (last order ≤ 90 days, ≥ 3 orders),
  *   new (first order ≤ 90 days), loyal (last ≤ 180 days, ≥ 2), active (last ≤ 180 days), at_risk (last ≤ 365 days,
  *   ≥ 2), else lapsed;
@@ -15,7 +16,7 @@
  * - last contact: the latest interaction other than a web event or an internal note; owner: the owner named by the
  *   latest interaction that names one.
  */
-import type { Pool, PoolClient, Statement } from './db/database.js';
+import type { PoolClient, Statement } from './db/database.js';
 import type { ChangeCause } from '../identity-resolution/change-log.js';
 import { resolveRecords, type ResolveResult } from '../identity-resolution/resolve.js';
 
@@ -25,7 +26,8 @@ export type Segment = (typeof SEGMENTS)[number];
 const NOT_REVENUE = ['cancelled', 'canceled', 'refunded', 'void', 'failed'];
 const CLOSED_QUOTE = ['accepted', 'won', 'rejected', 'lost', 'declined', 'expired', 'cancelled', 'canceled', 'closed', 'converted', 'ordered'];
 const CLOSED_TICKET = ['closed', 'resolved', 'solved', 'done', 'cancelled', 'canceled'];
-const INBOUND_EMAIL = ['received', 'inbound', 'incoming'];
+/** An inbound email with no reply yet; the IMAP connector marks one left unanswered past its limit `awaiting_reply`. */
+const INBOUND_EMAIL = ['received', 'inbound', 'incoming', 'awaiting_reply'];
 /** At most this many open quotes, tickets and waiting threads are listed (the counts are complete). */
 export const VALUE_ITEMS = 50;
 
@@ -70,43 +72,55 @@ export async function resolveAndRefreshValue(client: PoolClient, touched: number
   return result;
 }
 
-/** The value of one customer, computed now from the interactions of its current source records. */
-export const customerValue = (goldenId: string, at: Date | null = null): Statement => ({
-  text: `with ts as (select coalesce($2::timestamptz, now()) as at),
+/**
+ * The value of one customer, computed now from the interactions of its current source records: common table
+ * expressions and select columns that a statement about one customer composes (hub/api-sql.ts' customerResource), so
+ * that the customer and its value come in one round trip. Parameters: $1 the golden id, $2 the time (null: now), then
+ * VALUE_PARAMETERS from $3.
+ */
+export const VALUE_CTES = `ts as (select coalesce($2::timestamptz, now()) as at),
          i as (
-           select i.kind, i.occurred_at, i.data, i.raw_record_id, i.ordinal, r.source
+           select i.kind, i.occurred_at, i.data, i.raw_record_id, i.ordinal, r.source,
+             i.kind = 'order' and ${status('i')} <> all($3::text[]) as is_order,
+             i.kind = 'quote' and ${status('i')} <> all($4::text[]) as is_open_quote,
+             i.kind = 'ticket' and ${status('i')} <> all($5::text[]) as is_open_ticket
            from cluster_membership m join interaction i on i.raw_record_id = m.raw_record_id join raw_record r on r.id = m.raw_record_id
            where m.golden_id = $1 and m.valid_to is null),
-         orders as (select * from i where kind = 'order' and ${status('i')} <> all($3::text[])),
-         quotes as (select * from i where kind = 'quote' and ${status('i')} <> all($4::text[])),
-         tickets as (select * from i where kind = 'ticket' and ${status('i')} <> all($5::text[])),
          threads as (
            select distinct on (coalesce(data ->> 'thread_id', raw_record_id || ':' || ordinal)) *
            from i where kind = 'email'
            order by coalesce(data ->> 'thread_id', raw_record_id || ':' || ordinal), occurred_at desc, ordinal desc),
          waiting as (select * from threads where ${status('threads')} = any($6::text[])),
-         stats as (select min(occurred_at) as first_order_at, max(occurred_at) as last_order_at, count(*)::int as order_count from orders)
-         select ts.at, stats.*,
+         -- Every count in one pass: each subquery is plan nodes to start, which costs more than these few rows.
+         stats as (
+           select min(occurred_at) filter (where is_order) as first_order_at, max(occurred_at) filter (where is_order) as last_order_at,
+             count(*) filter (where is_order)::int as order_count,
+             count(*) filter (where is_order and occurred_at >= ts.at - interval '365 days')::int as frequency_365,
+             count(*) filter (where is_open_quote)::int as open_quote_count,
+             coalesce(jsonb_agg(distinct data ->> 'owner') filter (where is_open_quote and data ? 'owner'), '[]') as salespeople,
+             count(*) filter (where is_open_ticket)::int as open_ticket_count,
+             count(*) filter (where kind = 'ticket')::int as ticket_total
+           from i, ts),
+         money as (
+           select coalesce(jsonb_object_agg(currency, total), '{}') as revenue,
+             coalesce(jsonb_object_agg(currency, total_365) filter (where total_365 is not null), '{}') as monetary_365
+           from (
+             select upper(data ->> 'currency') as currency, sum((data ->> 'amount')::numeric) as total,
+               sum((data ->> 'amount')::numeric) filter (where occurred_at >= ts.at - interval '365 days') as total_365
+             from i, ts where is_order and jsonb_typeof(data -> 'amount') = 'number' and data ? 'currency' group by 1) x)`;
+
+/** The columns of ValueRow, over `ts`, `stats` and `money` of VALUE_CTES (one row each). */
+export const VALUE_COLUMNS = `ts.at, stats.*, money.*,
            hub_rfm_segment(stats.first_order_at, stats.last_order_at, stats.order_count, ts.at) as segment,
            floor(extract(epoch from ts.at - stats.last_order_at) / 86400)::int as recency_days,
-           (select count(*)::int from orders where occurred_at >= ts.at - interval '365 days') as frequency_365,
-           (select coalesce(jsonb_object_agg(currency, total), '{}') from (
-              select upper(data ->> 'currency') as currency, sum((data ->> 'amount')::numeric) as total from orders
-              where occurred_at >= ts.at - interval '365 days' and jsonb_typeof(data -> 'amount') = 'number' and data ? 'currency' group by 1) x) as monetary_365,
-           (select coalesce(jsonb_object_agg(currency, total), '{}') from (
-              select upper(data ->> 'currency') as currency, sum((data ->> 'amount')::numeric) as total from orders
-              where jsonb_typeof(data -> 'amount') = 'number' and data ? 'currency' group by 1) x) as revenue,
-           (select count(*)::int from quotes) as open_quote_count,
            (select coalesce(jsonb_agg(q order by q.occurred_at desc), '[]') from (
               select data ->> 'external_id' as external_id, occurred_at, data -> 'amount' as amount, data ->> 'currency' as currency,
                 data ->> 'owner' as owner, data ->> 'status' as status, raw_record_id, source
-              from quotes order by occurred_at desc limit $7) q) as open_quotes,
-           (select coalesce(jsonb_agg(distinct data ->> 'owner'), '[]') from quotes where data ? 'owner') as salespeople,
-           (select count(*)::int from tickets) as open_ticket_count,
+              from i where is_open_quote order by occurred_at desc limit $7) q) as open_quotes,
            (select coalesce(jsonb_agg(t order by t.opened_at), '[]') from (
               select data ->> 'external_id' as external_id, occurred_at as opened_at,
                 floor(extract(epoch from ts.at - occurred_at) / 86400)::int as age_days, data ->> 'status' as status, data ->> 'owner' as owner, raw_record_id, source
-              from tickets order by occurred_at limit $7) t) as open_tickets,
+              from i where is_open_ticket order by occurred_at limit $7) t) as open_tickets,
            (select count(*)::int from waiting) as waiting_count,
            (select coalesce(jsonb_agg(w order by w.received_at), '[]') from (
               select data ->> 'thread_id' as thread_id, occurred_at as received_at, floor(extract(epoch from ts.at - occurred_at) / 86400)::int as waiting_days,
@@ -114,13 +128,12 @@ export const customerValue = (goldenId: string, at: Date | null = null): Stateme
               from waiting order by occurred_at limit $7) w) as awaiting_reply,
            (select jsonb_build_object('at', occurred_at, 'kind', kind, 'owner', data ->> 'owner', 'source', source) from i
               where kind not in ('web_event', 'note') order by occurred_at desc, raw_record_id desc, ordinal desc limit 1) as last_contact,
-           (select data ->> 'owner' from i where coalesce(data ->> 'owner', '') <> '' order by occurred_at desc, raw_record_id desc, ordinal desc limit 1) as owner,
-           (select count(*)::int from i where kind = 'ticket') as ticket_total
-         from ts, stats`,
-  values: [goldenId, at, NOT_REVENUE, CLOSED_QUOTE, CLOSED_TICKET, INBOUND_EMAIL, VALUE_ITEMS],
-});
+           (select data ->> 'owner' from i where coalesce(data ->> 'owner', '') <> '' order by occurred_at desc, raw_record_id desc, ordinal desc limit 1) as owner`;
 
-interface ValueRow {
+/** $3 to $7 of VALUE_CTES and VALUE_COLUMNS. */
+export const VALUE_PARAMETERS = [NOT_REVENUE, CLOSED_QUOTE, CLOSED_TICKET, INBOUND_EMAIL, VALUE_ITEMS];
+
+export interface ValueRow {
   at: Date;
   first_order_at: Date | null;
   last_order_at: Date | null;
@@ -147,10 +160,31 @@ const money = (totals: Record<string, string | number>) => Object.fromEntries(Ob
 
 const sourceRecordOf = <T extends Record<string, unknown>>({ raw_record_id, source, ...rest }: T) => ({ ...rest, raw_record_id: Number(raw_record_id), source });
 
-/** The `value` object of the customer resource (schema `CustomerValue`). */
-export async function loadCustomerValue(pool: Pool, goldenId: string, at?: Date): Promise<object> {
-  const { rows } = await pool.query<ValueRow>(customerValue(goldenId, at ?? null));
-  const row = rows[0];
+/** Where the config gives one: the reporting currency and the rates into it (units of it per unit of another currency). */
+export interface Reporting {
+  currency: string;
+  exchange_rates?: Record<string, number>;
+}
+
+/**
+ * Amounts per currency as one total in the reporting currency. A currency without a rate is not guessed: it is listed
+ * apart, with its amount, and left out of the total.
+ */
+export function inReportingCurrency(totals: Record<string, number>, reporting: Reporting): { total: number; not_converted: Record<string, number> } {
+  let total = 0;
+  const notConverted: Record<string, number> = {};
+  for (const [currency, amount] of Object.entries(totals)) {
+    const rate = currency === reporting.currency ? 1 : reporting.exchange_rates?.[currency];
+    if (rate === undefined) notConverted[currency] = amount;
+    else total += amount * rate;
+  }
+  return { total: Math.round(total * 100) / 100, not_converted: notConverted };
+}
+
+/** The `value` object of the customer resource (schema `CustomerValue`), from the columns of VALUE_COLUMNS. */
+export function customerValueOf(row: ValueRow, reporting?: Reporting): object {
+  const revenue = money(row.revenue);
+  const monetary = money(row.monetary_365);
   return {
     computed_at: row.at,
     segment: row.segment,
@@ -158,11 +192,12 @@ export async function loadCustomerValue(pool: Pool, goldenId: string, at?: Date)
       recency_days: row.recency_days,
       frequency: row.order_count,
       frequency_365_days: row.frequency_365,
-      monetary_365_days: money(row.monetary_365),
+      monetary_365_days: monetary,
       first_order_at: row.first_order_at,
       last_order_at: row.last_order_at,
     },
-    revenue: money(row.revenue),
+    revenue,
+    ...(reporting && { reporting: reportingFigures(reporting, revenue, monetary) }),
     open_quotes: { count: row.open_quote_count, salespeople: [...row.salespeople].sort(), items: row.open_quotes.map(sourceRecordOf) },
     open_tickets: {
       count: row.open_ticket_count,
@@ -177,5 +212,17 @@ export async function loadCustomerValue(pool: Pool, goldenId: string, at?: Date)
       orders: row.order_count,
       tickets_per_order: row.order_count > 0 ? Math.round((row.ticket_total / row.order_count) * 100) / 100 : null,
     },
+  };
+}
+
+function reportingFigures(reporting: Reporting, revenue: Record<string, number>, monetary: Record<string, number>) {
+  const ever = inReportingCurrency(revenue, reporting);
+  const lastYear = inReportingCurrency(monetary, reporting);
+  return {
+    currency: reporting.currency,
+    revenue: ever.total,
+    monetary_365_days: lastYear.total,
+    complete: Object.keys(ever.not_converted).length === 0,
+    not_converted: { revenue: ever.not_converted, monetary_365_days: lastYear.not_converted },
   };
 }

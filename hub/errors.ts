@@ -9,9 +9,11 @@ import { isDatabaseUnavailable } from './db/database.js';
 export const errorCatalogue = {
   HUB_ERR_VALIDATION: { status: 400, message: '{field} {reason}' },
   HUB_ERR_BAD_REQUEST: { status: 400, message: '{reason}' },
-  HUB_ERR_UNAUTHENTICATED: { status: 401, message: "A valid API key is required: send it as 'Authorization: Bearer <key>'." },
+  HUB_ERR_UNAUTHENTICATED: { status: 401, message: "A valid API key is required: send it as 'Authorization: Bearer <key>' (or sign in: POST /v1/session)." },
+  HUB_ERR_BAD_CREDENTIALS: { status: 401, message: 'The username or the password is wrong.' },
   HUB_ERR_SOURCE_UNAUTHENTICATED: { status: 401, message: '{reason}' },
-  HUB_ERR_FORBIDDEN: { status: 403, message: "This API key lacks the '{scope}' scope." },
+  HUB_ERR_FORBIDDEN: { status: 403, message: "{who} lacks the '{scope}' scope." },
+  HUB_ERR_CSRF: { status: 403, message: "A request signed in with the session cookie must send the session's csrf_token in the X-CSRF-Token header." },
   HUB_ERR_NOT_FOUND: { status: 404, message: "There is no {what} '{id}'." },
   HUB_ERR_ROUTE_NOT_FOUND: { status: 404, message: 'There is no route {method} {url}.' },
   HUB_ERR_CONFLICT: { status: 409, message: '{reason}' },
@@ -26,6 +28,7 @@ export const errorCatalogue = {
   HUB_ERR_UNSUPPORTED_MEDIA_TYPE: { status: 415, message: '{reason}' },
   HUB_ERR_IDEMPOTENCY_MISMATCH: { status: 422, message: "Idempotency-Key '{key}' was already used with a different request." },
   HUB_ERR_RATE_LIMITED: { status: 429, message: 'This API key made more than {max} requests in a minute; retry in {seconds} s.' },
+  HUB_ERR_SIGN_IN_THROTTLED: { status: 429, message: 'Too many failed sign-ins for this username; retry in {seconds} s.' },
   HUB_ERR_INTERNAL: { status: 500, message: 'Internal error; it has been logged (request {requestId}).' },
   HUB_ERR_UNAVAILABLE: { status: 503, message: '{reason}' },
 } as const satisfies Record<string, { status: number; message: string }>;

@@ -32,6 +32,7 @@ export interface Counts {
 
 export const noCounts = (): Counts => ({ read: 0, created: 0, updated: 0, unchanged: 0, quarantined: 0 });
 
+/** A raw record as stored, as mapping reads it. */
 interface RawRow {
   id: string;
   stream: string;
@@ -47,6 +48,13 @@ interface RawRow {
 export async function mapRawRecords(client: PoolClient, ids: number[], target: SourceMapping, runId: number | null): Promise<{ touched: number[]; quarantined: number }> {
   if (ids.length === 0) return { touched: [], quarantined: 0 };
   const { rows } = await client.query<RawRow>(sql.rawRecordsForMapping(ids));
+  return mapStoredRecords(client, rows, target, runId);
+}
+
+/** mapRawRecords for rows in hand (ordered by id), such as those a page has just stored. */
+async function mapStoredRecords(client: PoolClient, rows: RawRow[], target: SourceMapping, runId: number | null): Promise<{ touched: number[]; quarantined: number }> {
+  if (rows.length === 0) return { touched: [], quarantined: 0 };
+  const ids = rows.map((row) => Number(row.id));
   const { rows: previous } = await client.query<{ id: string; data: CanonicalRecord; observed_at: Date }>(sql.canonicalOf(ids));
   const before = new Map(previous.map((row) => [Number(row.id), row]));
   const { rows: openRows } = await client.query<{ raw_record_id: string; reason: string }>({
@@ -88,12 +96,16 @@ export async function mapRawRecords(client: PoolClient, ids: number[], target: S
     });
   }
 
-  await client.query(sql.resolveQuarantine(closeQuarantine));
+  if (closeQuarantine.length) await client.query(sql.resolveQuarantine(closeQuarantine));
   if (failed.length) await client.query(sql.insertQuarantine(failed));
   const rewritten = [...mapped.map((row) => row.id), ...dropped];
-  await client.query(sql.deleteMatchKeys(rewritten));
-  await client.query(sql.deleteInteractions(rewritten));
-  await client.query(sql.deleteCanonical(dropped));
+  // Match keys and interactions belong to a canonical form (foreign keys): a record mapped for the first time has none.
+  const replaced = rewritten.filter((id) => before.has(id));
+  if (replaced.length) {
+    await client.query(sql.deleteMatchKeys(replaced));
+    await client.query(sql.deleteInteractions(replaced));
+  }
+  if (dropped.length) await client.query(sql.deleteCanonical(dropped));
   if (mapped.length) {
     await client.query(sql.upsertCanonical(mapped));
     await client.query(sql.insertMatchKeys(mapped.flatMap((row) => matchKeys(row.data).map((key) => ({ id: row.id, ...key })))));
@@ -132,22 +144,36 @@ export async function storePage(
   );
   const known = new Map(existing.map((row) => [row.external_id, row]));
   const inserts: { externalId: string; data: unknown; hash: string }[] = [];
-  const updates: { id: number; data: unknown; hash: string }[] = [];
+  const updates: { id: number; externalId: string; data: unknown; hash: string }[] = [];
   const unchanged: number[] = [];
   for (const record of records) {
     const hash = contentHash(record.data);
     const found = known.get(record.externalId);
     if (!found) inserts.push({ externalId: record.externalId, data: record.data, hash });
     // A record seen again after a sweep found it deleted comes back, even with the same content.
-    else if (found.content_hash !== hash || found.deleted_at) updates.push({ id: Number(found.id), data: record.data, hash });
+    else if (found.content_hash !== hash || found.deleted_at) updates.push({ id: Number(found.id), externalId: record.externalId, data: record.data, hash });
     else unchanged.push(Number(found.id));
   }
   counts.created = inserts.length;
   counts.updated = updates.length;
   counts.unchanged = unchanged.length + (page.records.length - unique.length);
 
-  const inserted = inserts.length ? (await client.query<{ id: string }>(sql.insertRawRecords(source, stream, runId, inserts))).rows.map((row) => Number(row.id)) : [];
-  if (updates.length) await client.query(sql.updateRawRecords(runId, updates));
+  // The records just stored are mapped from memory, as jsonb gives them back (through JSON), not read again.
+  const stored: RawRow[] = [];
+  const asStored = (data: unknown) => JSON.parse(JSON.stringify(data)) as Record<string, unknown>;
+  if (inserts.length) {
+    const { rows } = await client.query<{ id: string; external_id: string; changed_at: Date }>(sql.insertRawRecords(source, stream, runId, inserts));
+    const dataOf = new Map(inserts.map((insert) => [insert.externalId, insert.data]));
+    for (const row of rows) stored.push({ ...row, stream, data: asStored(dataOf.get(row.external_id)) });
+  }
+  if (updates.length) {
+    const { rows } = await client.query<{ id: string; changed_at: Date }>(sql.updateRawRecords(runId, updates));
+    const updateOf = new Map(updates.map((update) => [update.id, update]));
+    for (const row of rows) {
+      const update = updateOf.get(Number(row.id))!;
+      stored.push({ ...row, stream, external_id: update.externalId, data: asStored(update.data) });
+    }
+  }
   if (unchanged.length) await client.query(sql.touchRawRecords(runId, unchanged));
 
   let newlyRejected = 0;
@@ -169,7 +195,7 @@ export async function storePage(
       ),
     )).rowCount ?? 0;
   }
-  const { touched, quarantined } = await mapRawRecords(client, [...inserted, ...updates.map((update) => update.id)], target, runId);
+  const { touched, quarantined } = await mapStoredRecords(client, stored.sort((a, b) => Number(a.id) - Number(b.id)), target, runId);
   counts.quarantined = newlyRejected + quarantined;
   await resolveAndRefreshValue(client, touched, options.cause);
   return counts;

@@ -6,7 +6,7 @@ export type Logger = pino.Logger;
 export function createLogger(options: { level?: string } = {}): Logger {
   return pino({
     level: options.level ?? process.env.HUB_LOG_LEVEL ?? 'info',
-    redact: { paths: ['*.password', '*.token', '*.apiKey', '*.secret', 'config', 'headers.authorization'], censor: '[redacted]' },
+    redact: { paths: ['*.password', '*.token', '*.apiKey', '*.secret', 'config', 'headers.authorization', 'headers.cookie', 'headers["x-csrf-token"]', '*.password_hash'], censor: '[redacted]' },
   });
 }
 

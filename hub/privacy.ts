@@ -70,6 +70,13 @@ const deleteResidue = (goldenId: string, ids: number[], readRejections: { source
   { text: 'delete from attribute_lineage where golden_id = $1', values: [goldenId] },
   { text: 'delete from pinned_value where golden_id = $1', values: [goldenId] },
   { text: 'delete from customer_value where golden_id = $1', values: [goldenId] },
+  // The steward's audit trail keeps who decided what and when, but not the person's values or the reasons given.
+  {
+    text: `update steward_decision set value = null, reason = case when reason is null then null else '(erased)' end,
+                  undo_reason = case when undo_reason is null then null else '(erased)' end
+           where $1 = any(golden_ids) or raw_record_ids && $2::bigint[]`,
+    values: [goldenId, ids],
+  },
   {
     text: `delete from quarantine where raw_record_id is null and (source, stream, external_id) in (select * from unnest($1::text[], $2::text[], $3::text[]))`,
     values: [readRejections.map((r) => r.source), readRejections.map((r) => r.stream), readRejections.map((r) => r.externalId)],

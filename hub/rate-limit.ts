@@ -1,5 +1,6 @@
 /**
- * Rate limits per API key: HUB_RATE_LIMIT_PER_MINUTE requests a minute (default 6000; 0 turns the limit off), counted
+ * Rate limits per API key (and per signed-in user, whatever the number of their sessions): HUB_RATE_LIMIT_PER_MINUTE
+ * requests a minute (default 6000; 0 turns the limit off), counted
  * in this process's memory (each API process counts on its own). Over the limit a key gets 429 HUB_ERR_RATE_LIMITED
  * with `Retry-After` in seconds. Public routes are not limited; a request without a valid key is turned away by the
  * auth guard before it is counted.
@@ -39,7 +40,7 @@ export async function registerRateLimit(app: FastifyInstance, perMinute = rateLi
     max: perMinute,
     timeWindow: 60_000,
     // Route hooks run after the root's onRequest hooks, so the key is known here.
-    keyGenerator: (request: FastifyRequest) => (request.apiKey ? `key:${request.apiKey.id}` : `ip:${request.ip}`),
+    keyGenerator: (request: FastifyRequest) => (request.apiKey ? `key:${request.apiKey.id}` : request.user ? `user:${request.user.id}` : `ip:${request.ip}`),
     allowList: (request: FastifyRequest) => request.routeOptions.config.scope === 'public' || request.is404,
     errorResponseBuilder: (_request, context) =>
       new HubError('HUB_ERR_RATE_LIMITED', { max: context.max, seconds: Math.ceil(context.ttl / 1000) }, undefined, { 'retry-after': String(Math.ceil(context.ttl / 1000)) }),

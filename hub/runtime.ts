@@ -9,6 +9,7 @@ import { createLogger, type Logger } from './log.js';
 import { startQueue } from './queue.js';
 import { registerSources, type Hub } from './sync.js';
 import { saveResolutionSettings } from '../identity-resolution/probabilistic-matcher.js';
+import { saveSurvivorshipSettings } from '../identity-resolution/resolve.js';
 
 export const DEFAULT_CONFIG = process.env.HUB_CONFIG ?? 'hub.config.yaml';
 export const HUB_DIR = process.env.HUB_DIR ?? '.hub';
@@ -29,6 +30,7 @@ export async function bootHub(options: { configPath: string; log?: Logger; queue
     await migrate(database.pool);
     await registerSources(database.pool, config);
     await saveResolutionSettings(database.pool, config.resolution);
+    await saveSurvivorshipSettings(database.pool, config.resolution?.survivorship);
     const boss = options.queue === false ? undefined : await startQueue(database.url, (error) => log.error({ error: error.message }, 'job queue error'));
     if (boss) stops.unshift(() => boss.stop({ graceful: true, wait: true, timeout: 20_000 }));
     const shutdown = new AbortController();

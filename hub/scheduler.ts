@@ -27,3 +27,14 @@ export function startScheduler(hub: Hub): { stop(): Promise<void> } {
     },
   };
 }
+
+/** The next tick of a cron expression, as the scheduler computes it (node-cron, the process's time zone). */
+export async function nextScheduledRun(expression: string): Promise<Date | null> {
+  // A task never started fires nothing; it is only asked for its next match.
+  const task = cron.createTask(expression, () => undefined);
+  try {
+    return task.getNextRuns(1)[0] ?? null;
+  } finally {
+    await task.destroy();
+  }
+}

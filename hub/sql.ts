@@ -29,10 +29,18 @@ export const queueRun = (source: string, trigger: string, scheduledFor: Date | n
   values: [source, trigger, scheduledFor],
 });
 
+const RUN_COLUMNS = `id, source, status, trigger, scheduled_for, read, created, updated, unchanged, quarantined, skipped, deleted, progress, error,
+  queued_at, started_at, finished_at`;
+
 export const getRun = (id: number): Statement => ({
-  text: `select id, source, status, trigger, scheduled_for, read, created, updated, unchanged, quarantined, skipped, deleted, progress, error,
-           queued_at, started_at, finished_at from sync_run where id = $1`,
+  text: `select ${RUN_COLUMNS} from sync_run where id = $1`,
   values: [id],
+});
+
+/** The latest runs of a source, newest first. */
+export const recentRunsOfSource = (source: string, limit: number): Statement => ({
+  text: `select ${RUN_COLUMNS} from sync_run where source = $1 order by id desc limit $2`,
+  values: [source, limit],
 });
 
 export const startRun = (id: number): Statement => ({
@@ -108,13 +116,14 @@ export const existingRawRecords = (source: string, stream: string, externalIds: 
 export const insertRawRecords = (source: string, stream: string, runId: number | null, rows: { externalId: string; data: unknown; hash: string }[]): Statement => ({
   text: `insert into raw_record (source, stream, external_id, data, content_hash, last_run_id)
          select $1, $2, external_id, data, hash, $3 from unnest($4::text[], $5::jsonb[], $6::text[]) as t(external_id, data, hash)
-         returning id, external_id`,
+         returning id, external_id, changed_at`,
   values: [source, stream, runId, rows.map((row) => row.externalId), rows.map((row) => JSON.stringify(row.data)), rows.map((row) => row.hash)],
 });
 
 export const updateRawRecords = (runId: number | null, rows: { id: number; data: unknown; hash: string }[]): Statement => ({
   text: `update raw_record r set data = t.data, content_hash = t.hash, changed_at = now(), last_seen_at = now(), last_run_id = $1, deleted_at = null
-         from unnest($2::bigint[], $3::jsonb[], $4::text[]) as t(id, data, hash) where r.id = t.id`,
+         from unnest($2::bigint[], $3::jsonb[], $4::text[]) as t(id, data, hash) where r.id = t.id
+         returning r.id, r.changed_at`,
   values: [runId, rows.map((row) => row.id), rows.map((row) => JSON.stringify(row.data)), rows.map((row) => row.hash)],
 });
 
@@ -221,6 +230,22 @@ export const insertNewReadRejections = (rows: QuarantineRow[]): Statement => {
     values: select.values,
   };
 };
+
+export const quarantineEntry = (id: number): Statement => ({
+  text: 'select source, raw_record_id, resolved_at from quarantine where id = $1',
+  values: [id],
+});
+
+/** Waits for a sync page or a requeue that is storing this record (they hold the row lock), and keeps the next one waiting. */
+export const lockRawRecord = (id: number): Statement => ({
+  text: 'select id from raw_record where id = $1 for update',
+  values: [id],
+});
+
+export const openQuarantineOfRecord = (rawRecordId: number): Statement => ({
+  text: 'select reason from quarantine where raw_record_id = $1 and resolved_at is null',
+  values: [rawRecordId],
+});
 
 /** A record that maps again closes its open quarantine entry; so does a record that is quarantined anew. */
 export const resolveQuarantine = (rawRecordIds: number[]): Statement => ({

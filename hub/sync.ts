@@ -12,6 +12,7 @@ import { findSource } from './config.js';
 import type { Logger } from './log.js';
 import { findConnector, hubConnector, HUB_SOURCE } from '../connectors/index.js';
 import { ConnectorError, type Connector, type PulledConnector, type StreamState } from '../connectors/kit/contract.js';
+import { DEFAULT_MAX_PAGES_PER_RUN, DEFAULT_MAX_RUN_MS, withRunLimits, type RunLimits } from '../connectors/kit/run-limits.js';
 import { compileMapping, loadMappingFile } from '../mapping/engine.js';
 import { detectDeletions, mapRawRecords, noCounts, storePage, type Counts, type SourceMapping } from './ingest.js';
 import { sendSyncJob } from './queue.js';
@@ -141,45 +142,90 @@ export async function executeRun(hub: Hub, runId: number, signal?: AbortSignal):
   return (await getRun(hub.pool, runId))!;
 }
 
+/** A source's `limits`: the run's own, and those of its requests (unset ones fall back to the HTTP client's defaults). */
+function limitsOf(source: SourceConfig): { maxPages: number; maxRunMs: number; requests: RunLimits } {
+  const limits = source.limits ?? {};
+  return {
+    maxPages: limits.max_pages_per_run ?? DEFAULT_MAX_PAGES_PER_RUN,
+    maxRunMs: limits.max_run_minutes === undefined ? DEFAULT_MAX_RUN_MS : limits.max_run_minutes * 60_000,
+    requests: {
+      requestTimeoutMs: limits.request_timeout_seconds === undefined ? undefined : limits.request_timeout_seconds * 1000,
+      maxRetries: limits.max_retries,
+      maxResponseBytes: limits.max_response_mb === undefined ? undefined : Math.round(limits.max_response_mb * 1024 * 1024),
+    },
+  };
+}
+
+/** A run stopped by its source's limits: the pages stored so far stay, with their checkpoint. */
+const resumeNote = 'the pages stored so far are kept and the next run resumes from the last checkpoint';
+
 async function readStreams(hub: Hub, run: RunRow, signal?: AbortSignal): Promise<void> {
   const runId = Number(run.id);
   const log = hub.log.child({ run: runId, source: run.source });
+  let streamName: string | undefined;
+  let pages = 0;
+  const timeLimit = new AbortController();
+  let runTimer: NodeJS.Timeout | undefined;
+  let overTime = () => new ConnectorError('the run took longer than its time limit', 'transient');
   try {
     const { source, connector } = pulledSource(hub.config, run.source);
     const target = await loadSourceMapping(hub.config, run.source);
-    const context = { source: source.name, log, signal, baseDir: hub.config.baseDir };
+    const limits = limitsOf(source);
+    runTimer = setTimeout(() => timeLimit.abort(), limits.maxRunMs);
+    overTime = () => new ConnectorError(`the run took longer than its limit of ${limits.maxRunMs / 60_000} minutes (limits.max_run_minutes) after ${pages} pages; ${resumeNote}`, 'transient');
+    // Requests in flight and waits between retries end at the time limit or a shutdown, not only the next page.
+    const stopReading = signal ? AbortSignal.any([signal, timeLimit.signal]) : timeLimit.signal;
+    const context = { source: source.name, log, signal: stopReading, baseDir: hub.config.baseDir };
     const config = { default_region: source.default_region, ...source.config };
     const cause = { cause: 'run' as const, causeId: String(runId), actor: `source:${source.name}` };
-    for (const stream of connector.streams(config)) {
-      const { rows } = await hub.pool.query<{ state: StreamState }>(sql.getStreamState(source.name, stream.name));
-      for await (const page of connector.read(stream.name, rows[0]?.state, config, context)) {
-        const timer = resolutionSeconds.startTimer();
-        const counts = await inTransaction(hub.pool, async (client) => {
-          const pageCounts = await storePage(client, { stream: stream.name, runId, target, cause }, page);
-          await client.query(sql.saveStreamState(source.name, stream.name, page.state, page.sweep?.start));
-          if (page.sweep?.end) await client.query(sql.addDeletedCount(runId, await detectDeletions(client, source.name, stream.name, cause)));
-          await client.query(sql.addRunCounts(runId, pageCounts, { stream: stream.name, ...page.progress }));
-          return pageCounts;
-        });
-        timer();
-        recordsRead.inc({ source: source.name }, counts.read);
-        recordsQuarantined.inc({ source: source.name }, counts.quarantined);
-        if (signal?.aborted) throw new RunInterrupted('the hub is shutting down');
+    const stopped = () => {
+      if (signal?.aborted) throw new RunInterrupted('the hub is shutting down');
+      if (timeLimit.signal.aborted) throw overTime();
+    };
+    await withRunLimits({ ...limits.requests, signal: stopReading }, async () => {
+      for (const stream of connector.streams(config)) {
+        streamName = stream.name;
+        const { rows } = await hub.pool.query<{ state: StreamState }>(sql.getStreamState(source.name, stream.name));
+        for await (const page of connector.read(stream.name, rows[0]?.state, config, context)) {
+          if (pages === limits.maxPages) {
+            throw new ConnectorError(`the source sent more than ${limits.maxPages} pages in one run (limits.max_pages_per_run), as if it had no last page; ${resumeNote}`, 'config');
+          }
+          pages++;
+          const timer = resolutionSeconds.startTimer();
+          const counts = await inTransaction(hub.pool, async (client) => {
+            const pageCounts = await storePage(client, { stream: stream.name, runId, target, cause }, page);
+            await client.query(sql.saveStreamState(source.name, stream.name, page.state, page.sweep?.start));
+            if (page.sweep?.end) await client.query(sql.addDeletedCount(runId, await detectDeletions(client, source.name, stream.name, cause)));
+            await client.query(sql.addRunCounts(runId, pageCounts, { stream: stream.name, ...page.progress }));
+            return pageCounts;
+          });
+          timer();
+          recordsRead.inc({ source: source.name }, counts.read);
+          recordsQuarantined.inc({ source: source.name }, counts.quarantined);
+          stopped();
+        }
+        // A connector may end a stream early when asked to stop: that is not a completed run.
+        stopped();
       }
-    }
+    });
     await hub.pool.query(sql.finishRun(runId, 'succeeded', null));
     syncRuns.inc({ source: run.source, status: 'succeeded' });
     log.info('sync run succeeded');
-  } catch (error) {
+  } catch (caught) {
+    // A request cancelled by a shutdown or the time limit: the reason is ours, whatever the connector made of it.
+    const error = signal?.aborted && !(caught instanceof RunInterrupted) ? new RunInterrupted('the hub is shutting down', { cause: caught }) : timeLimit.signal.aborted ? overTime() : caught;
     if (error instanceof RunInterrupted || isDatabaseUnavailable(error)) {
       log.warn({ error: (error as Error).message }, 'sync run interrupted');
       await hub.pool.query(sql.requeueRun(runId)).catch(() => undefined);
       throw error instanceof RunInterrupted ? error : new RunInterrupted('the database is unavailable', { cause: error });
     }
-    if (error instanceof ConnectorError && error.kind === 'system') log.error({ err: error }, 'sync run failed');
-    else log.warn({ error: describeFailure(error) }, 'sync run failed');
-    await hub.pool.query(sql.finishRun(runId, 'failed', describeFailure(error)));
+    if (error instanceof ConnectorError && error.kind === 'system') log.error({ err: error, stream: streamName }, 'sync run failed');
+    else log.warn({ error: describeFailure(error), stream: streamName }, 'sync run failed');
+    const where = streamName === undefined ? `source '${run.source}'` : `source '${run.source}', stream '${streamName}'`;
+    await hub.pool.query(sql.finishRun(runId, 'failed', `${where}: ${describeFailure(error)}`));
     syncRuns.inc({ source: run.source, status: 'failed' });
+  } finally {
+    clearTimeout(runTimer);
   }
 }
 

@@ -23,8 +23,10 @@ import { openSecret, sealSecret } from './secrets.js';
 export { WEBHOOK_EVENTS, type WebhookEventType };
 
 export interface WebhookOptions {
-  /** How often the loop looks for work (ms). */
+  /** How often the loop looks for work (ms): retries that fell due, failed runs. */
   intervalMs?: number;
+  /** How often the loop checks whether the change log moved (ms); a new change starts a pass at once. */
+  wakeMs?: number;
   /** The waits before each retry (ms); after the last retry fails the subscription pauses. */
   retryDelaysMs?: number[];
   /** Per attempt (ms). */
@@ -38,7 +40,7 @@ export interface WebhookOptions {
 
 /** 7 attempts over about 9 hours, then the subscription pauses. */
 export const DEFAULT_RETRY_DELAYS_MS = [10_000, 60_000, 5 * 60_000, 30 * 60_000, 2 * 3_600_000, 6 * 3_600_000];
-const DEFAULTS = { intervalMs: 1_000, retryDelaysMs: DEFAULT_RETRY_DELAYS_MS, timeoutMs: 10_000, batchSize: 100, housekeepingMs: 3_600_000 };
+const DEFAULTS = { intervalMs: 1_000, wakeMs: 100, retryDelaysMs: DEFAULT_RETRY_DELAYS_MS, timeoutMs: 10_000, batchSize: 100, housekeepingMs: 3_600_000 };
 /** Succeeded deliveries are kept this long for redelivery. */
 const DELIVERY_RETENTION_DAYS = 30;
 /** A lease outlives a batch's worst case (timeout × a few), and is renewed per delivery. */
@@ -235,8 +237,11 @@ export function startWebhookDelivery(hub: Hub, options: WebhookOptions = {}): { 
   const stopping = new AbortController();
   const signal = options.signal ? AbortSignal.any([options.signal, stopping.signal]) : stopping.signal;
   let lastHousekeeping = 0;
+  // Read before each pass: a change committed during the pass starts the next one without waiting.
+  const changeLogPosition = () => hub.pool.query<{ position: string }>(sql.changeLogPosition()).then((result) => result.rows[0]?.position, () => undefined);
   const loop = (async () => {
     while (!signal.aborted) {
+      const seen = await changeLogPosition();
       try {
         if (Date.now() - lastHousekeeping >= settings.housekeepingMs) {
           lastHousekeeping = Date.now();
@@ -246,12 +251,13 @@ export function startWebhookDelivery(hub: Hub, options: WebhookOptions = {}): { 
       } catch (error) {
         if (!signal.aborted) hub.log.error({ err: error }, 'webhook loop error');
       }
-      await new Promise<void>((resolve) => {
-        // The listener goes when the timer fires: one left behind per second would pile up for the process's life.
-        const wake = () => (clearTimeout(timer), resolve());
-        const timer = setTimeout(() => (signal.removeEventListener('abort', wake), resolve()), settings.intervalMs);
-        signal.addEventListener('abort', wake, { once: true });
-      });
+      // A full pass every intervalMs (retries, failed runs); a cheap look at the change log every wakeMs, so that a
+      // change is delivered within about wakeMs rather than a whole interval later.
+      const passDue = Date.now() + settings.intervalMs;
+      while (!signal.aborted && Date.now() < passDue) {
+        await pause(Math.min(settings.wakeMs, passDue - Date.now()), signal);
+        if ((await changeLogPosition()) !== seen) break;
+      }
     }
   })();
   return {
@@ -260,6 +266,16 @@ export function startWebhookDelivery(hub: Hub, options: WebhookOptions = {}): { 
       await loop;
     },
   };
+}
+
+/** Waits `ms`, or less if `signal` aborts. */
+function pause(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise<void>((resolve) => {
+    // The listener goes when the timer fires: one left behind per wait would pile up for the process's life.
+    const wake = () => (clearTimeout(timer), resolve());
+    const timer = setTimeout(() => (signal.removeEventListener('abort', wake), resolve()), ms);
+    signal.addEventListener('abort', wake, { once: true });
+  });
 }
 
 // The API's side.

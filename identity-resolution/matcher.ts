@@ -3,10 +3,13 @@
  * records that are one customer) of everything linked to them, and of everything that shared a golden
  * record with them (so an old cluster can fall apart), and for each record what linked it.
  * This first matcher is deterministic: records that share a normalised email, phone or identifier, that
- * a steward linked (must-link), or that name a golden record (the hub's own records), are one customer.
+ * a steward linked (must-link), or that name a golden record (the hub's own records), are one customer,
+ * unless a steward kept them apart (cannot-link). Must-links always join; every other edge joins unless the
+ * union would put a cannot-link pair inside one group. Edges are joined in record-id order, so the same
+ * input always gives the same clusters.
  */
 import type { PoolClient } from '../hub/db/database.js';
-import { clusterMates, goldenIdEdges, mustLinkEdges, sharedKeyEdges } from './sql.js';
+import { clusterMates, constraintsOf, goldenIdEdges, sharedKeyEdges } from './sql.js';
 
 export interface MatchResult {
   components: number[][];
@@ -18,62 +21,84 @@ export interface MatchResult {
 
 export type Matcher = (client: PoolClient, seed: number[]) => Promise<MatchResult>;
 
+interface Edge {
+  a: number;
+  b: number;
+  /** `kind:value` of a shared key; undefined for golden-id edges. */
+  key?: string;
+}
+
+const pairKey = (a: number, b: number) => (a < b ? `${a}:${b}` : `${b}:${a}`);
+const edge = (left: string, right: string, key?: string): Edge => {
+  const [x, y] = [Number(left), Number(right)];
+  return { a: Math.min(x, y), b: Math.max(x, y), key };
+};
+const byRecords = (x: Edge, y: Edge) => x.a - y.a || x.b - y.b || (x.key ?? '').localeCompare(y.key ?? '');
+
 export const linkedComponents: Matcher = async (client, seed) => {
-  const parent = new Map<number, number>();
-  const find = (id: number): number => {
-    let root = id;
-    while (parent.get(root) !== root) root = parent.get(root)!;
-    parent.set(id, root);
-    return root;
-  };
-  const union = (a: number, b: number) => {
-    const [rootA, rootB] = [find(a), find(b)];
-    if (rootA !== rootB) parent.set(Math.max(rootA, rootB), Math.min(rootA, rootB));
-  };
-  const links = new Map<number, Set<string>>();
+  const members = new Set<number>(seed);
+  const edges: Edge[] = [];
+  const mustLinks: Edge[] = [];
+  const cannotLink = new Set<string>();
   let frontier = seed;
-  for (const id of seed) parent.set(id, id);
   // Breadth-first over the match graph until no new record turns up.
   while (frontier.length > 0) {
     const next: number[] = [];
     const reach = (id: number) => {
-      if (!parent.has(id)) {
-        parent.set(id, id);
+      if (!members.has(id)) {
+        members.add(id);
         next.push(id);
       }
     };
     const { rows: keyEdges } = await client.query<{ left: string; right: string; kind: string; value: string }>(sharedKeyEdges(frontier));
-    for (const edge of keyEdges) {
-      const [left, right] = [Number(edge.left), Number(edge.right)];
-      reach(right);
-      union(left, right);
-      for (const id of [left, right]) {
-        if (!links.has(id)) links.set(id, new Set());
-        links.get(id)!.add(`${edge.kind}:${edge.value}`);
-      }
+    for (const row of keyEdges) edges.push(edge(row.left, row.right, `${row.kind}:${row.value}`));
+    const { rows: goldenEdges } = await client.query<{ left: string; right: string }>(goldenIdEdges(frontier));
+    for (const row of goldenEdges) edges.push(edge(row.left, row.right));
+    const { rows: constraints } = await client.query<{ kind: string; left: string; right: string }>(constraintsOf(frontier));
+    for (const row of constraints) {
+      if (row.kind === 'must_link') mustLinks.push(edge(row.left, row.right));
+      else cannotLink.add(pairKey(Number(row.left), Number(row.right)));
     }
-    for (const statement of [mustLinkEdges(frontier), goldenIdEdges(frontier)]) {
-      const { rows: edges } = await client.query<{ left: string; right: string }>(statement);
-      for (const edge of edges) {
-        const [left, right] = [Number(edge.left), Number(edge.right)];
-        reach(left);
-        reach(right);
-        union(left, right);
-      }
+    // A kept-apart record is recomputed too: it may have to leave the cluster of the record it was kept apart from.
+    for (const found of [...keyEdges, ...goldenEdges, ...constraints]) {
+      reach(Number(found.left));
+      reach(Number(found.right));
     }
     // Former cluster mates are recomputed too, but only edges join them.
     const { rows: mates } = await client.query<{ id: string }>(clusterMates(frontier));
     for (const mate of mates) reach(Number(mate.id));
     frontier = next;
   }
-  const groups = new Map<number, number[]>();
-  for (const id of parent.keys()) {
-    const root = find(id);
-    if (!groups.has(root)) groups.set(root, []);
-    groups.get(root)!.push(id);
+
+  const group = new Map<number, Set<number>>([...members].map((id) => [id, new Set([id])]));
+  const join = (a: number, b: number) => {
+    const [ga, gb] = [group.get(a)!, group.get(b)!];
+    if (ga === gb) return;
+    const [into, from] = ga.size >= gb.size ? [ga, gb] : [gb, ga];
+    for (const id of from) {
+      into.add(id);
+      group.set(id, into);
+    }
+  };
+  const separated = (a: number, b: number) => {
+    const [ga, gb] = [group.get(a)!, group.get(b)!];
+    for (const x of ga) for (const y of gb) if (cannotLink.has(pairKey(x, y))) return true;
+    return false;
+  };
+  for (const must of mustLinks.sort(byRecords)) join(must.a, must.b);
+  const links = new Map<number, Set<string>>();
+  for (const { a, b, key } of edges.sort(byRecords)) {
+    if (cannotLink.size > 0 && group.get(a) !== group.get(b) && separated(a, b)) continue;
+    join(a, b);
+    if (!key) continue;
+    for (const id of [a, b]) {
+      if (!links.has(id)) links.set(id, new Set());
+      links.get(id)!.add(key);
+    }
   }
+  const components = [...new Set(group.values())].map((set) => [...set].sort((x, y) => x - y));
   return {
-    components: [...groups.values()],
+    components,
     links: new Map([...links].map(([id, keys]) => [id, [...keys].sort()])),
   };
 };

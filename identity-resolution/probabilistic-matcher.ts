@@ -1,6 +1,6 @@
 /**
- * The probabilistic matcher behind the `Matcher` boundary (matcher.ts), chosen by hub.config.yaml
- * `resolution.matcher: probabilistic` (default: deterministic).
+ * The probabilistic matcher behind the `Matcher` boundary (matcher.ts): the default, or hub.config.yaml
+ * `resolution.matcher: probabilistic` (`deterministic` selects matcher.ts's shared-key rule).
  * - Blocking keys of each canonical record are stored in `block_key` (recomputed for the seed records,
  *   computed lazily for reached records lacking them, all of them on training); candidates of a record are
  *   the records sharing one of its keys, in blocks of at most `maxBlockSize` records.
@@ -50,7 +50,7 @@ export const MATCH_CONFIG = DEFAULT_CONFIG;
 
 export function resolutionSettings(config: HubConfig['resolution'] = {}): ResolutionSettings {
   return {
-    matcher: config.matcher ?? 'deterministic',
+    matcher: config.matcher ?? 'probabilistic',
     deterministicKeys: config.deterministic_keys ?? ['identifier'],
     minTrainingRecords: config.min_training_records ?? 1000,
   };
@@ -81,19 +81,28 @@ export const configuredMatcher: Matcher = async (client, seed) => {
  * The prior model: m and u per level as customary in record linkage (names agree for ~80–85% of true
  * matches and ~1% of random pairs, dates of birth almost never agree by chance, …), no term frequencies,
  * λ = 1e-4. Used until the hub holds enough records for EM; `hub resolve --train` replaces it.
+ * Scored as independent evidence, so attributes that repeat another or describe a role are calibrated down:
+ * - full_name: m = u (weight 0): given and family names are compared (and derived from it) already.
+ * - email, similar user name at another address: m = u; a user name spells the person's name, so namesakes
+ *   share it as often as one person does (hans.mueller24@… and hans.mueller62@… are two people).
+ * - city, organisation, job title: agree by chance far more often than a name (customers cluster in a few
+ *   cities; a B2B hub holds several colleagues per company, with the same few titles): u 0.1, 0.05, 0.1.
+ * - the same email or phone: u is the chance that two different people share one (households, role accounts,
+ *   office lines), not how often two records do (mostly one person's): 1e-6 and 2e-6, so a shared address or
+ *   number alone links an email message or a call to its sender, and differing names outweigh it.
  */
 const PRIOR: Record<string, { m: number[]; u: number[] }> = {
   given_name: { m: [0.8, 0.08, 0.06, 0.02, 0.02, 0.02], u: [0.01, 0.005, 0.01, 0.03, 0.03, 0.915] },
   family_name: { m: [0.85, 0.01, 0.08, 0.01, 0.02, 0.01, 0.02], u: [0.005, 0.0005, 0.002, 0.0005, 0.003, 0.02, 0.969] },
-  full_name: { m: [0.7, 0.05, 0.1, 0.1, 0.05], u: [0.0005, 0.0001, 0.001, 0.01, 0.9884] },
+  full_name: { m: [0.7, 0.05, 0.1, 0.1, 0.05], u: [0.7, 0.05, 0.1, 0.1, 0.05] },
   birth_date: { m: [0.9, 0.02, 0.05, 0.01, 0.02], u: [0.0001, 0.00001, 0.003, 0.01, 0.98689] },
-  email: { m: [0.7, 0.1, 0.05, 0.15], u: [0.0001, 0.0001, 0.002, 0.9978] },
-  phone: { m: [0.7, 0.05, 0.05, 0.2], u: [0.0005, 0.0005, 0.002, 0.997] },
+  email: { m: [0.7, 0.1, 0.05, 0.15], u: [0.000001, 0.0001, 0.05, 0.949899] },
+  phone: { m: [0.7, 0.05, 0.05, 0.2], u: [0.000002, 0.0005, 0.002, 0.997498] },
   postcode: { m: [0.85, 0.05, 0.05, 0.05], u: [0.005, 0.002, 0.05, 0.943] },
-  city: { m: [0.9, 0.05, 0.05], u: [0.05, 0.01, 0.94] },
+  city: { m: [0.9, 0.05, 0.05], u: [0.1, 0.01, 0.89] },
   address: { m: [0.7, 0.2, 0.03, 0.03, 0.04], u: [0.0005, 0.001, 0.005, 0.002, 0.9915] },
-  organisation: { m: [0.8, 0.1, 0.1], u: [0.01, 0.01, 0.98] },
-  job_title: { m: [0.6, 0.1, 0.3], u: [0.02, 0.01, 0.97] },
+  organisation: { m: [0.8, 0.1, 0.1], u: [0.05, 0.01, 0.94] },
+  job_title: { m: [0.6, 0.1, 0.3], u: [0.1, 0.01, 0.89] },
 };
 
 export function priorModel(): FellegiSunterModel {
@@ -122,6 +131,9 @@ function prepare(id: number, source: string, data: CanonicalRecord): PreparedRec
   return takesPartInResolution(data) ? prepareRecord(toMatchRecord(String(id), source, data), 0) : null;
 }
 
+/** Fewer candidate pairs than this, and EM has too little to estimate m and u from: the prior stays. */
+const MIN_TRAINING_PAIRS = 100;
+
 /** Reads every canonical record (in id order), writes their blocking keys, and trains (EM, or the prior when too few). */
 export async function trainAndStoreModel(client: PoolClient, settings: ResolutionSettings, options: { force?: boolean } = {}): Promise<{ id: number; kind: 'em' | 'prior'; records: number; report: unknown }> {
   const records: PreparedRecord[] = [];
@@ -144,8 +156,11 @@ export async function trainAndStoreModel(client: PoolClient, settings: Resolutio
   let model: FellegiSunterModel;
   let kind: 'em' | 'prior';
   let report: unknown = {};
-  if (records.length >= settings.minTrainingRecords || (options.force && records.length >= 2)) {
-    const pairs = candidatePairs(records, MATCH_CONFIG.blocking.rules, { maxBlockSize: MATCH_CONFIG.blocking.maxBlockSize, linkType: 'link_and_dedupe' });
+  const pairs = records.length >= settings.minTrainingRecords || (options.force && records.length >= 2)
+    ? candidatePairs(records, MATCH_CONFIG.blocking.rules, { maxBlockSize: MATCH_CONFIG.blocking.maxBlockSize, linkType: 'link_and_dedupe' })
+    : undefined;
+  // EM needs pairs to learn from: records of one source without duplicates (a first import) give none.
+  if (pairs && pairs.count >= MIN_TRAINING_PAIRS) {
     const k = MATCH_CONFIG.comparisons.length;
     const comparisons = MATCH_CONFIG.comparisons.map((name) => COMPARISONS[name]);
     const levels = new Int8Array(pairs.count * k);
@@ -157,7 +172,11 @@ export async function trainAndStoreModel(client: PoolClient, settings: Resolutio
   } else {
     model = priorModel();
     kind = 'prior';
-    report = { reason: `${records.length} records, fewer than min_training_records (${settings.minTrainingRecords})` };
+    report = {
+      reason: pairs
+        ? `${pairs.count} candidate pairs among ${records.length} records, fewer than ${MIN_TRAINING_PAIRS}`
+        : `${records.length} records, fewer than min_training_records (${settings.minTrainingRecords})`,
+    };
   }
   const { rows } = await client.query<{ id: string }>(sql.insertModel({ configHash: configHash(MATCH_CONFIG), kind, model: model.toJSON(), records: records.length, report }));
   return { id: Number(rows[0].id), kind, records: records.length, report };
@@ -170,8 +189,8 @@ export async function trainAndStoreModel(client: PoolClient, settings: Resolutio
 export async function currentModel(client: PoolClient, settings: ResolutionSettings, options: { train?: boolean } = {}): Promise<StoredModel> {
   const hash = configHash(MATCH_CONFIG);
   const latest = async () =>
-    (await client.query<{ id: string; kind: 'em' | 'prior'; trained_at: Date; db: string }>({
-      text: 'select id, kind, trained_at, current_database() as db from match_model where config_hash = $1 order by id desc limit 1',
+    (await client.query<{ id: string; kind: 'em' | 'prior'; records: number; trained_at: Date; db: string }>({
+      text: 'select id, kind, records, trained_at, current_database() as db from match_model where config_hash = $1 order by id desc limit 1',
       values: [hash],
     })).rows[0];
   let row = await latest();
@@ -180,7 +199,9 @@ export async function currentModel(client: PoolClient, settings: ResolutionSetti
   }
   let retrain = !row && options.train !== false;
   if (row?.kind === 'prior' && options.train !== false) {
-    const { rows } = await client.query({ text: 'select 1 from canonical_record offset $1 limit 1', values: [settings.minTrainingRecords - 1] });
+    // A prior kept for want of pairs is tried again once the records have doubled, not on every page.
+    const enough = Math.max(settings.minTrainingRecords, 2 * row.records);
+    const { rows } = await client.query({ text: 'select 1 from canonical_record offset $1 limit 1', values: [enough - 1] });
     retrain = rows.length > 0;
   }
   if (retrain) {
@@ -397,15 +418,21 @@ export function probabilisticMatcher(settings: ResolutionSettings): Matcher {
     const pairs = [...scored.values()]
       .filter((pair) => inside(pair) && pair.probability >= reviewProbability)
       .map((pair) => ({ i: index.get(pair.a)!, j: index.get(pair.b)!, weight: pair.weight, probability: pair.probability }));
+    const recordProbability = (a: number, b: number) => {
+      const [pa, pb] = [prepared.get(a), prepared.get(b)];
+      return pa && pb ? model.probability(model.weight(pa, pb)) : 0;
+    };
+    // Records a deterministic rule or a steward joined count as one person, scored by their best pair: a web event
+    // that holds only a visitor id is as much that person as the identify call its id links it to.
     const probabilityCache = new Map<string, number>();
     const probability = (i: number, j: number) => {
-      const key = pairKey(ids[i], ids[j]);
+      const [ga, gb] = [group.get(ids[i])!, group.get(ids[j])!];
+      if (ga === gb) return 1;
+      const key = pairKey(Math.min(...ga), Math.min(...gb));
       let p = probabilityCache.get(key);
       if (p === undefined) {
-        const [pa, pb] = [prepared.get(ids[i]), prepared.get(ids[j])];
-        p = pa && pb ? model.probability(model.weight(pa, pb)) : 0;
-        // Records a deterministic rule or a steward joined count as one person.
-        if (forced.has(key) || mustLink.some(([a, b]) => pairKey(a, b) === key)) p = 1;
+        p = 0;
+        for (const a of ga) for (const b of gb) p = Math.max(p, recordProbability(a, b));
         probabilityCache.set(key, p);
       }
       return p;

@@ -4,19 +4,25 @@
  * kept source records and membership rows, never by destroying a record, so any merge can be undone.
  *
  * Rules when the components differ from the current golden records:
- * - an old golden record stays with the component that holds most of its members (ties: the component
- *   with the smallest record id); the other components get new golden records (a split);
+ * - an old golden record stays with the component that holds most of its members (ties: a component where
+ *   no other old golden record holds more, then the one with the smallest record id); the other components
+ *   get new golden records (a split);
  * - a component that holds several old golden records keeps the oldest (smallest seq); the others are
  *   merged into it and answer with `merged_into` (a merge);
  * - a golden record left without members is retired.
+ * A steward's pins follow their golden record: on a merge they move to the survivor where it has no pin of
+ * that attribute (see sql.movePinsOnMerge); they override survivorship until withdrawn.
  */
-import type { PoolClient } from '../hub/db/database.js';
+import type { Pool, PoolClient } from '../hub/db/database.js';
 import type { CanonicalRecord } from '../openapi/generated/canonical-record.gen.js';
 import { appendChanges, type Change, type ChangeCause } from './change-log.js';
 import type { Matcher } from './matcher.js';
 import { configuredMatcher } from './probabilistic-matcher.js';
-import { changedAttributes, survive } from './survivorship.js';
+import { changedAttributes, survive, type PinnedValue } from './survivorship.js';
+import type { SurvivorshipConfig } from '../openapi/generated/hub-config.gen.js';
 import { takesPartInResolution } from './match-keys.js';
+import { keptClusters } from './clusters.js';
+import { resolveOrganisations } from './organisations.js';
 import * as sql from './sql.js';
 
 export interface ResolveResult {
@@ -53,40 +59,29 @@ export async function resolveRecords(client: PoolClient, touched: number[], caus
   const { rows: membershipRows } = await client.query<{ id: string; golden_id: string; seq: string }>(sql.currentMemberships(everyone));
   const membership = new Map<number, Membership>(membershipRows.map((row) => [Number(row.id), { goldenId: row.golden_id, seq: Number(row.seq) }]));
 
-  // Which component keeps each old golden record: the one with most of its members.
-  const keeper = new Map<string, { component: number; count: number }>();
-  participating.forEach((component, index) => {
-    const counts = new Map<string, number>();
-    for (const id of component) {
-      const current = membership.get(id);
-      if (current) counts.set(current.goldenId, (counts.get(current.goldenId) ?? 0) + 1);
-    }
-    for (const [goldenId, count] of counts) {
-      const best = keeper.get(goldenId);
-      if (!best || count > best.count) keeper.set(goldenId, { component: index, count });
-    }
-  });
-  const seqOf = new Map([...membership.values()].map((entry) => [entry.goldenId, entry.seq]));
-  const oldGoldens = [...seqOf.keys()];
+  const oldGoldens = [...new Set([...membership.values()].map((entry) => entry.goldenId))];
 
   const changes: Change[] = [];
   const assigned = new Map<number, string>();
   const componentOf = new Map<string, number[]>();
   const createdFrom = new Map<string, string[]>();
-  const keptBy = participating.map((_, index) =>
-    oldGoldens.filter((goldenId) => keeper.get(goldenId)?.component === index).sort((a, b) => seqOf.get(a)! - seqOf.get(b)!),
-  );
+  const keptBy = keptClusters(participating, (id) => {
+    const current = membership.get(id);
+    return current && { id: current.goldenId, seq: current.seq };
+  }).map((kept) => kept.map((cluster) => cluster.id));
+  const revived = await revivedGoldens(client, participating, keptBy);
   // Ids for new golden records, in component order, so they follow the smallest record id.
-  const { rows: allocated } = await client.query<{ seq: string }>(sql.allocateGoldenSeqs(keptBy.filter((kept) => kept.length === 0).length));
+  const { rows: allocated } = await client.query<{ seq: string }>(sql.allocateGoldenSeqs(keptBy.filter((kept, index) => kept.length === 0 && !revived.has(index)).length));
   const newSeqs = allocated.map((row) => Number(row.seq)).sort((a, b) => a - b);
-  const newGoldens: { id: string; seq: number; data: unknown }[] = [];
+  const newGoldens: { id: string; seq: number; data: unknown; revived: boolean }[] = [];
   for (const [index, component] of participating.entries()) {
     const kept = keptBy[index];
     let goldenId: string;
     if (kept.length === 0) {
-      const seq = newSeqs[newGoldens.length];
-      goldenId = `cus_${seq}`;
-      newGoldens.push({ id: goldenId, seq, data: {} });
+      const previous = revived.get(index);
+      const seq = previous?.seq ?? newSeqs[newGoldens.filter((golden) => !golden.revived).length];
+      goldenId = previous?.id ?? `cus_${seq}`;
+      newGoldens.push({ id: goldenId, seq, data: {}, revived: Boolean(previous) });
       result.created.push(goldenId);
       // A new golden record that took members of old ones is a split from them.
       const from = [...new Set(component.map((id) => membership.get(id)?.goldenId).filter((id): id is string => Boolean(id)))];
@@ -102,6 +97,12 @@ export async function resolveRecords(client: PoolClient, touched: number[], caus
     for (const id of component) assigned.set(id, goldenId);
   }
 
+  const merges = changes.filter((change) => change.kind === 'merged').map((change) => ({ from: change.goldenId, into: String(change.detail!.into) }));
+  if (merges.length) await client.query(sql.movePinsOnMerge(merges));
+  const pins = await activePins(client, [...componentOf.keys()]);
+  const organisations = await resolveOrganisations(client, everyone, canonical);
+  const rules = await loadSurvivorshipSettings(client);
+
   // Survivorship in memory first, so each golden record is written once, with its values.
   const { rows: goldenRows } = await client.query<{ id: string; data: Record<string, unknown> }>(sql.goldenRecords(oldGoldens));
   const before = new Map(goldenRows.map((row) => [row.id, row.data]));
@@ -114,15 +115,20 @@ export async function resolveRecords(client: PoolClient, touched: number[], caus
         const row = canonical.get(id)!;
         return { rawRecordId: id, source: row.source, observedAt: row.observed_at, record: row.data };
       }),
+      { pins: pins.get(goldenId), rules },
     );
     for (const candidate of candidates) lineage.push({ goldenId, ...candidate });
+    // The person works for the organisation of the record whose organisation value survived.
+    const organisationSource = candidates.find((candidate) => candidate.attribute === 'organisation' && candidate.survived)?.rawRecordId;
+    const organisationId = organisationSource == null ? undefined : organisations.organisationOf.get(organisationSource);
+    if (organisationId) attributes.organisation_id = organisationId;
     const changed = changedAttributes(before.get(goldenId) ?? {}, attributes as Record<string, unknown>);
     const mergedIn = changes.filter((change) => change.kind === 'merged' && change.detail?.into === goldenId).map((change) => change.goldenId);
     const fresh = newById.get(goldenId);
     if (fresh) {
       fresh.data = attributes;
       const from = createdFrom.get(goldenId) ?? [];
-      changes.push({ goldenId, kind: 'created', changed, detail: from.length ? { split_from: from } : {} });
+      changes.push({ goldenId, kind: 'created', changed, detail: { ...(from.length ? { split_from: from } : {}), ...(fresh.revived ? { restored: true } : {}) } });
     } else if (changed.length > 0 || mergedIn.length > 0) {
       // An untouched golden record keeps its updated_at, so `updated_since` readers see only real changes.
       if (changed.length > 0) updatedGoldens.push({ id: goldenId, data: attributes });
@@ -132,8 +138,9 @@ export async function resolveRecords(client: PoolClient, touched: number[], caus
   }
   const retired = oldGoldens.filter((goldenId) => !componentOf.has(goldenId) && !result.merged.includes(goldenId));
 
-  await client.query(sql.insertGoldenRecords(newGoldens));
-  for (const change of changes.filter((change) => change.kind === 'merged')) await client.query(sql.markMerged(change.goldenId, String(change.detail!.into)));
+  await client.query(sql.insertGoldenRecords(newGoldens.filter((golden) => !golden.revived)));
+  await client.query(sql.reviveGoldenRecords(newGoldens.filter((golden) => golden.revived)));
+  for (const merge of merges) await client.query(sql.markMerged(merge.from, merge.into));
   if (retired.length) await client.query(sql.markRetired(retired));
   await client.query(sql.saveGoldenRecords(updatedGoldens));
 
@@ -157,6 +164,62 @@ export async function resolveRecords(client: PoolClient, touched: number[], caus
       changes.push({ goldenId, kind: 'split', detail: { into: created } });
     }
   }
+  // People outside this pass whose organisation was merged or split follow it.
+  if (organisations.moved.length) {
+    const { rows: relinked } = await client.query<{ id: string }>(sql.relinkPeopleToOrganisations(organisations.moved, [...componentOf.keys()]));
+    for (const { id } of relinked.sort((a, b) => (a.id < b.id ? -1 : 1))) {
+      result.updated.push(id);
+      changes.push({ goldenId: id, kind: 'updated', changed: ['organisation_id'] });
+    }
+  }
   await appendChanges(client, changes, cause);
   return result;
+}
+
+/**
+ * A component that keeps no current golden record takes back the id its members had before they were merged
+ * away, if they had one (most members, then the oldest): undoing a merge, or a record leaving again, restores
+ * the customer id other systems already stored instead of minting a new one.
+ */
+async function revivedGoldens(client: PoolClient, components: number[][], keptBy: string[][]): Promise<Map<number, { id: string; seq: number }>> {
+  const orphans = components.map((component, index) => ({ component, index })).filter(({ index }) => keptBy[index].length === 0);
+  const revived = new Map<number, { id: string; seq: number }>();
+  if (orphans.length === 0) return revived;
+  const { rows } = await client.query<{ raw_record_id: string; golden_id: string; seq: string }>(sql.previousMergedGoldens(orphans.flatMap(({ component }) => component)));
+  const previous = new Map(rows.map((row) => [Number(row.raw_record_id), { id: row.golden_id, seq: Number(row.seq) }]));
+  const taken = new Set<string>();
+  for (const { component, index } of orphans) {
+    const counts = new Map<string, { cluster: { id: string; seq: number }; count: number }>();
+    for (const cluster of component.map((id) => previous.get(id))) {
+      if (cluster && !taken.has(cluster.id)) counts.set(cluster.id, { cluster, count: (counts.get(cluster.id)?.count ?? 0) + 1 });
+    }
+    const [best] = [...counts.values()].sort((a, b) => b.count - a.count || a.cluster.seq - b.cluster.seq).map((entry) => entry.cluster);
+    if (!best) continue;
+    taken.add(best.id);
+    revived.set(index, best);
+  }
+  return revived;
+}
+
+async function activePins(client: PoolClient, goldenIds: string[]): Promise<Map<string, PinnedValue[]>> {
+  const pins = new Map<string, PinnedValue[]>();
+  if (goldenIds.length === 0) return pins;
+  const { rows } = await client.query<{ id: string; golden_id: string; attribute: string; value: unknown; created_at: Date }>(sql.activePins(goldenIds));
+  for (const row of rows) {
+    const ofGolden = pins.get(row.golden_id) ?? [];
+    // Rows come newest first per attribute: should two pins of one attribute be active, the newest counts.
+    if (!ofGolden.some((pin) => pin.attribute === row.attribute)) ofGolden.push({ id: Number(row.id), attribute: row.attribute, value: row.value, createdAt: row.created_at });
+    pins.set(row.golden_id, ofGolden);
+  }
+  return pins;
+}
+
+/** Stores hub.config.yaml `resolution.survivorship` where every process's resolver reads it (called at boot). */
+export async function saveSurvivorshipSettings(db: Pool | PoolClient, rules: SurvivorshipConfig = {}): Promise<void> {
+  await db.query(sql.saveSurvivorshipSetting(rules));
+}
+
+export async function loadSurvivorshipSettings(db: Pool | PoolClient): Promise<SurvivorshipConfig> {
+  const { rows } = await db.query<{ rules: SurvivorshipConfig }>(sql.survivorshipSetting());
+  return rows[0]?.rules ?? {};
 }

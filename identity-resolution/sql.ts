@@ -7,13 +7,18 @@ export const RESOLVE_LOCK = 7_301_002;
 
 export const lockResolution = (): Statement => ({ text: 'select pg_advisory_xact_lock($1)', values: [RESOLVE_LOCK] });
 
+/**
+ * The keys of `ids` and, per key, the other records holding it: one index probe each. `offset 0` keeps the
+ * lookups apart from the join, because on a growing table whose statistics lag (a bulk load) the planner
+ * otherwise sorts or hashes all of match_key on every page.
+ */
+const keyNeighbours = (kindFilter: string) => `select a.raw_record_id as left, b.raw_record_id as right, a.kind, a.value
+         from unnest($1::bigint[]) as seed(id)
+         cross join lateral (select raw_record_id, kind, value from match_key where raw_record_id = seed.id${kindFilter} offset 0) a
+         cross join lateral (select raw_record_id from match_key m where m.kind = a.kind and m.value = a.value and m.raw_record_id <> a.raw_record_id offset 0) b`;
+
 /** Pairs of records that share a key, for records in `ids` (edges of the match graph). */
-export const sharedKeyEdges = (ids: number[]): Statement => ({
-  text: `select a.raw_record_id as left, b.raw_record_id as right, a.kind, a.value
-         from match_key a join match_key b on b.kind = a.kind and b.value = a.value and b.raw_record_id <> a.raw_record_id
-         where a.raw_record_id = any($1::bigint[])`,
-  values: [ids],
-});
+export const sharedKeyEdges = (ids: number[]): Statement => ({ text: keyNeighbours(''), values: [ids] });
 
 /**
  * Records that name a golden record (GOLDEN_ID_SCHEME) link to its current members; a merged-away id
@@ -37,14 +42,6 @@ export const goldenIdEdges = (ids: number[]): Statement => ({
 export const clusterMates = (ids: number[]): Statement => ({
   text: `select m.raw_record_id as id from cluster_membership m
          where m.valid_to is null and m.golden_id in (select golden_id from cluster_membership where valid_to is null and raw_record_id = any($1::bigint[]))`,
-  values: [ids],
-});
-
-/** Steward must-link decisions touching `ids` (used as edges too). */
-export const mustLinkEdges = (ids: number[]): Statement => ({
-  text: `select left_raw_record_id as left, right_raw_record_id as right from match_constraint
-         where kind = 'must_link' and withdrawn_at is null
-           and (left_raw_record_id = any($1::bigint[]) or right_raw_record_id = any($1::bigint[]))`,
   values: [ids],
 });
 
@@ -72,6 +69,22 @@ export const allocateGoldenSeqs = (count: number): Statement => ({
 export const insertGoldenRecords = (rows: { id: string; seq: number; data: unknown }[]): Statement => ({
   text: `insert into golden_record (id, seq, data) select * from unnest($1::text[], $2::bigint[], $3::jsonb[])`,
   values: [rows.map((row) => row.id), rows.map((row) => row.seq), rows.map((row) => JSON.stringify(row.data))],
+});
+
+/** Golden records merged away since `ids` last belonged to them: what a split-off component may take back. */
+export const previousMergedGoldens = (ids: number[]): Statement => ({
+  text: `select last.raw_record_id, g.id as golden_id, g.seq
+         from (select distinct on (raw_record_id) raw_record_id, golden_id from cluster_membership
+               where raw_record_id = any($1::bigint[]) and valid_to is not null
+               order by raw_record_id, valid_to desc, id desc) last
+         join golden_record g on g.id = last.golden_id and g.status = 'merged'`,
+  values: [ids],
+});
+
+export const reviveGoldenRecords = (rows: { id: string; data: unknown }[]): Statement => ({
+  text: `update golden_record g set status = 'active', merged_into = null, data = r.data, updated_at = now()
+         from unnest($1::text[], $2::jsonb[]) as r (id, data) where g.id = r.id`,
+  values: [rows.map((row) => row.id), rows.map((row) => JSON.stringify(row.data))],
 });
 
 export const closeMemberships = (ids: number[]): Statement => ({
@@ -106,9 +119,11 @@ export const deleteLineage = (goldenIds: string[]): Statement => ({
   values: [goldenIds],
 });
 
-export const insertLineage = (rows: { goldenId: string; attribute: string; value: unknown; rawRecordId: number; source: string; observedAt: Date; survived: boolean }[]): Statement => ({
-  text: `insert into attribute_lineage (golden_id, attribute, value, raw_record_id, source, observed_at, survived)
-         select * from unnest($1::text[], $2::text[], $3::jsonb[], $4::bigint[], $5::text[], $6::timestamptz[], $7::boolean[])`,
+export const insertLineage = (
+  rows: { goldenId: string; attribute: string; value: unknown; rawRecordId: number | null; source: string; observedAt: Date; survived: boolean; rule?: string; pinnedValueId?: number }[],
+): Statement => ({
+  text: `insert into attribute_lineage (golden_id, attribute, value, raw_record_id, source, observed_at, survived, rule, pinned_value_id)
+         select * from unnest($1::text[], $2::text[], $3::jsonb[], $4::bigint[], $5::text[], $6::timestamptz[], $7::boolean[], $8::text[], $9::bigint[])`,
   values: [
     rows.map((row) => row.goldenId),
     rows.map((row) => row.attribute),
@@ -117,7 +132,40 @@ export const insertLineage = (rows: { goldenId: string; attribute: string; value
     rows.map((row) => row.source),
     rows.map((row) => row.observedAt),
     rows.map((row) => row.survived),
+    rows.map((row) => row.rule ?? null),
+    rows.map((row) => row.pinnedValueId ?? null),
   ],
+});
+
+// --- Survivorship (survivorship.ts; tables of 0012_organisations.sql) ---
+
+/** The active steward pins of golden records. */
+export const activePins = (goldenIds: string[]): Statement => ({
+  text: `select id, golden_id, attribute, value, created_at from pinned_value
+         where golden_id = any($1::text[]) and withdrawn_at is null order by golden_id, attribute, created_at desc, id desc`,
+  values: [goldenIds],
+});
+
+/**
+ * Pins follow a merge: an active pin of a merged-away golden record moves to the survivor unless the survivor
+ * has an active pin of that attribute; of several merged-away records' pins of one attribute, the newest moves.
+ */
+export const movePinsOnMerge = (merges: { from: string; into: string }[]): Statement => ({
+  text: `with merge as (select * from unnest($1::text[], $2::text[]) as t(from_id, into_id)),
+         moving as (
+           select distinct on (m.into_id, p.attribute) p.id, m.into_id from pinned_value p join merge m on m.from_id = p.golden_id
+           where p.withdrawn_at is null
+             and not exists (select 1 from pinned_value s where s.golden_id = m.into_id and s.attribute = p.attribute and s.withdrawn_at is null)
+           order by m.into_id, p.attribute, p.created_at desc, p.id desc)
+         update pinned_value p set golden_id = moving.into_id from moving where p.id = moving.id`,
+  values: [merges.map((merge) => merge.from), merges.map((merge) => merge.into)],
+});
+
+export const survivorshipSetting = (): Statement => ({ text: 'select rules from survivorship_setting', values: [] });
+
+export const saveSurvivorshipSetting = (rules: unknown): Statement => ({
+  text: 'insert into survivorship_setting (id, rules) values (true, $1) on conflict (id) do update set rules = excluded.rules',
+  values: [JSON.stringify(rules)],
 });
 
 /** Reserves `count` change-log positions. The counter row stays locked until commit, so positions follow commit order. */
@@ -178,12 +226,7 @@ export const blockCandidates = (ids: number[], maxBlock: number): Statement => (
 });
 
 /** Like sharedKeyEdges, for the key kinds that link without scoring. */
-export const sharedKeyEdgesOfKinds = (ids: number[], kinds: string[]): Statement => ({
-  text: `select a.raw_record_id as left, b.raw_record_id as right, a.kind, a.value
-         from match_key a join match_key b on b.kind = a.kind and b.value = a.value and b.raw_record_id <> a.raw_record_id
-         where a.raw_record_id = any($1::bigint[]) and a.kind = any($2::text[])`,
-  values: [ids, kinds],
-});
+export const sharedKeyEdgesOfKinds = (ids: number[], kinds: string[]): Statement => ({ text: keyNeighbours(' and kind = any($2::text[])'), values: [ids, kinds] });
 
 /** Steward constraints (both kinds) touching `ids`. */
 export const constraintsOf = (ids: number[]): Statement => ({
@@ -239,4 +282,107 @@ export const openReviewItemsOf = (ids: number[]): Statement => ({
   text: `select left_raw_record_id as left, right_raw_record_id as right from review_item
          where status = 'open' and (left_raw_record_id = any($1::bigint[]) or right_raw_record_id = any($1::bigint[]))`,
   values: [ids],
+});
+
+// --- Organisations (organisations.ts; tables of 0012_organisations.sql) ---
+
+export const organisationKeysOf = (ids: number[]): Statement => ({
+  text: 'select raw_record_id as id, kind, value from organisation_key where raw_record_id = any($1::bigint[]) order by raw_record_id, kind, value',
+  values: [ids],
+});
+
+export const deleteOrganisationKeys = (ids: number[]): Statement => ({ text: 'delete from organisation_key where raw_record_id = any($1::bigint[])', values: [ids] });
+
+export const insertOrganisationKeys = (rows: { id: number; kind: string; value: string }[]): Statement => ({
+  text: 'insert into organisation_key (raw_record_id, kind, value) select * from unnest($1::bigint[], $2::text[], $3::text[]) on conflict do nothing',
+  values: [rows.map((row) => row.id), rows.map((row) => row.kind), rows.map((row) => row.value)],
+});
+
+/**
+ * Records sharing an organisation key with `ids`, and the other current members of their organisations. Keys and
+ * organisations are made distinct first, so a large organisation is read once, not once per record of `ids`.
+ */
+export const organisationNeighbours = (ids: number[]): Statement => ({
+  text: `with keys as (select distinct kind, value from organisation_key where raw_record_id = any($1::bigint[])),
+         organisations as (select distinct organisation_id from organisation_membership where valid_to is null and raw_record_id = any($1::bigint[]))
+         select h.raw_record_id as id from keys k join organisation_key h on h.kind = k.kind and h.value = k.value
+         union
+         select m.raw_record_id from organisations o join organisation_membership m on m.organisation_id = o.organisation_id and m.valid_to is null`,
+  values: [ids],
+});
+
+/** For each key, the organisations of the records holding it and, for a domain, the names those records give. */
+export const organisationKeyHolders = (keys: { kind: string; value: string }[]): Statement => ({
+  text: `select k.kind, k.value,
+           coalesce(array_agg(distinct m.organisation_id) filter (where m.organisation_id is not null), '{}') as organisations,
+           coalesce(array_agg(distinct n.value) filter (where n.value is not null), '{}') as names
+         from unnest($1::text[], $2::text[]) as k(kind, value)
+         join organisation_key h on h.kind = k.kind and h.value = k.value
+         left join organisation_membership m on m.raw_record_id = h.raw_record_id and m.valid_to is null
+         left join organisation_key n on k.kind = 'domain' and n.raw_record_id = h.raw_record_id and n.kind = 'name'
+         group by k.kind, k.value`,
+  values: [keys.map((key) => key.kind), keys.map((key) => key.value)],
+});
+
+export const organisationData = (ids: string[]): Statement => ({ text: 'select id, data from organisation where id = any($1::text[])', values: [ids] });
+
+export const currentOrganisationMemberships = (ids: number[]): Statement => ({
+  text: `select m.raw_record_id as id, m.organisation_id, o.seq from organisation_membership m join organisation o on o.id = m.organisation_id
+         where m.valid_to is null and m.raw_record_id = any($1::bigint[])`,
+  values: [ids],
+});
+
+export const allocateOrganisationSeqs = (count: number): Statement => ({
+  text: "select nextval('organisation_seq') as seq from generate_series(1, $1)",
+  values: [count],
+});
+
+export const insertOrganisations = (rows: { id: string; seq: number; data: unknown }[]): Statement => ({
+  text: 'insert into organisation (id, seq, data) select * from unnest($1::text[], $2::bigint[], $3::jsonb[])',
+  values: [rows.map((row) => row.id), rows.map((row) => row.seq), rows.map((row) => JSON.stringify(row.data))],
+});
+
+/** New data for kept organisations; one whose data did not change keeps its updated_at. */
+export const saveOrganisations = (rows: { id: string; data: unknown }[]): Statement => ({
+  text: `update organisation o set data = t.data, status = 'active', merged_into = null, updated_at = now()
+         from unnest($1::text[], $2::jsonb[]) as t(id, data) where o.id = t.id and (o.data <> t.data or o.status <> 'active')`,
+  values: [rows.map((row) => row.id), rows.map((row) => JSON.stringify(row.data))],
+});
+
+export const markOrganisationsMerged = (merges: { from: string; into: string }[]): Statement => ({
+  text: `update organisation o set status = 'merged', merged_into = t.into_id, data = '{}', updated_at = now()
+         from unnest($1::text[], $2::text[]) as t(from_id, into_id) where o.id = t.from_id`,
+  values: [merges.map((merge) => merge.from), merges.map((merge) => merge.into)],
+});
+
+export const markOrganisationsRetired = (ids: string[]): Statement => ({
+  text: "update organisation set status = 'retired', data = '{}', updated_at = now() where id = any($1::text[])",
+  values: [ids],
+});
+
+export const closeOrganisationMemberships = (ids: number[]): Statement => ({
+  text: 'update organisation_membership set valid_to = now() where valid_to is null and raw_record_id = any($1::bigint[])',
+  values: [ids],
+});
+
+export const openOrganisationMemberships = (rows: { id: number; organisationId: string; keys: string[] }[]): Statement => ({
+  text: `insert into organisation_membership (raw_record_id, organisation_id, detail)
+         select id, organisation_id, jsonb_build_object('keys', keys) from unnest($1::bigint[], $2::text[], $3::jsonb[]) as t(id, organisation_id, keys)`,
+  values: [rows.map((row) => row.id), rows.map((row) => row.organisationId), rows.map((row) => JSON.stringify(row.keys))],
+});
+
+/**
+ * Golden person records outside `resolved` whose surviving organisation value comes from one of `ids`, and
+ * whose organisation changed with that record's (a merge or split of organisations): the new link. Answers
+ * the records changed.
+ */
+export const relinkPeopleToOrganisations = (ids: number[], resolved: string[]): Statement => ({
+  text: `update golden_record g set data = case when m.organisation_id is null then g.data - 'organisation_id'
+                                                else jsonb_set(g.data, '{organisation_id}', to_jsonb(m.organisation_id)) end,
+                                    updated_at = now()
+         from attribute_lineage l left join organisation_membership m on m.raw_record_id = l.raw_record_id and m.valid_to is null
+         where l.golden_id = g.id and l.attribute = 'organisation' and l.survived and l.raw_record_id = any($1::bigint[])
+           and g.status = 'active' and g.id <> all($2::text[]) and g.data ->> 'organisation_id' is distinct from m.organisation_id
+         returning g.id`,
+  values: [ids, resolved],
 });

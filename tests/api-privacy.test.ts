@@ -59,7 +59,8 @@ const inject = async (method: 'GET' | 'POST', url: string, key: string | null) =
   return { status: response.statusCode, headers: response.headers, body: response.body ? response.json() : undefined, text: response.body };
 };
 
-/** Every place a value could hide: raw, canonical, match keys, golden records, lineage, interactions. */
+const nowhere = { raw: 0, canonical: 0, match_keys: 0, golden: 0, lineage: 0, interactions: 0, decisions: 0 };
+/** Every place a value could hide: raw, canonical, match keys, golden records, lineage, interactions, steward decisions. */
 async function occurrences(value: string): Promise<Record<string, number>> {
   const { rows } = await db.pool.query(
     `select (select count(*) from raw_record where data::text ilike $1)::int as raw,
@@ -67,7 +68,8 @@ async function occurrences(value: string): Promise<Record<string, number>> {
             (select count(*) from match_key where value ilike $1)::int as match_keys,
             (select count(*) from golden_record where data::text ilike $1)::int as golden,
             (select count(*) from attribute_lineage where value::text ilike $1)::int as lineage,
-            (select count(*) from interaction where data::text ilike $1)::int as interactions`,
+            (select count(*) from interaction where data::text ilike $1)::int as interactions,
+            (select count(*) from steward_decision where value::text ilike $1 or reason ilike $1)::int as decisions`,
     [`%${value}%`],
   );
   return rows[0];
@@ -108,12 +110,15 @@ describe('POST /v1/customers/{id}/erase', () => {
 
   it("removes the person's raw, canonical and golden data, keeps hashed tombstones and an audit row, and logs an `erased` change", async () => {
     expect((await occurrences('jo@example.com')).raw).toBe(2);
+    const pin = await app.inject({ method: 'PUT', url: `/v1/customers/${jo}/pins/full_name`, headers: bearer(keys.admin), payload: { value: 'Jo Bloggs', reason: 'Jo Bloggs asked' } });
+    expect(pin.statusCode, pin.body).toBe(200);
+    expect((await occurrences('Bloggs')).decisions).toBe(1);
     const before = await lastPosition(db.pool);
     const { status, body } = await inject('POST', `/v1/customers/${jo}/erase`, keys.admin);
     expect(status).toBe(200);
     expect(body).toMatchObject({
       id: jo,
-      erased_by: 'api-key:dpo',
+      erased_by: 'key:dpo',
       removed: { raw_records: 2, canonical_records: 2, memberships: 2, quarantine_entries: 0, interactions: 0 },
       source_records: [
         { source: 'contacts', stream: 'rows', external_id: '1' },
@@ -123,14 +128,14 @@ describe('POST /v1/customers/{id}/erase', () => {
     expect(body.removed.match_keys).toBe(3); // jo@ twice (one per record) and the phone
     expect(body.removed.lineage_entries).toBeGreaterThan(0);
     expect(body.write_back).toMatch(/not pushed/i);
-    expect(await occurrences('jo@example.com')).toEqual({ raw: 0, canonical: 0, match_keys: 0, golden: 0, lineage: 0, interactions: 0 });
-    expect(await occurrences('Bloggs')).toEqual({ raw: 0, canonical: 0, match_keys: 0, golden: 0, lineage: 0, interactions: 0 });
+    expect(await occurrences('jo@example.com')).toEqual(nowhere);
+    expect(await occurrences('Bloggs')).toEqual(nowhere);
     expect(await golden(db.pool, jo)).toEqual({ status: 'erased', merged_into: null, data: {} });
     const { rows: tombstones } = await db.pool.query('select kind, key_hash from erasure_tombstone order by kind');
     expect(tombstones.map((row) => row.kind)).toEqual(['content', 'content', 'email', 'phone', 'record', 'record']);
     expect(tombstones.every((row) => /^[0-9a-f]{64}$/.test(row.key_hash))).toBe(true);
     const { rows: audit } = await db.pool.query('select golden_id, actor, erased_at from erasure');
-    expect(audit).toEqual([{ golden_id: jo, actor: 'api-key:dpo', erased_at: expect.any(Date) }]);
+    expect(audit).toEqual([{ golden_id: jo, actor: 'key:dpo', erased_at: expect.any(Date) }]);
     expect(await changesAfter(db.pool, before)).toEqual([expect.objectContaining({ golden_id: jo, kind: 'erased', detail: { erasure_id: body.erasure_id, records: 2 } })]);
   });
 
@@ -145,7 +150,7 @@ describe('POST /v1/customers/{id}/erase', () => {
     expect(run).toMatchObject({ status: 'succeeded', read: 2, created: 0, skipped: 1 });
     await writeCsv('crm.csv', ['c1,jo@example.com,,Joanna B. Bloggs', ...crm.slice(1)]);
     expect(await syncNow(hub, 'crm')).toMatchObject({ status: 'succeeded', read: 3, created: 0, updated: 0, skipped: 1 });
-    expect(await occurrences('jo@example.com')).toEqual({ raw: 0, canonical: 0, match_keys: 0, golden: 0, lineage: 0, interactions: 0 });
+    expect(await occurrences('jo@example.com')).toEqual(nowhere);
     const { rows } = await db.pool.query("select count(*)::int as n from golden_record where status = 'active'");
     expect(rows[0].n).toBe(2); // Sam and Kim
   });

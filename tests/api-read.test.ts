@@ -4,6 +4,7 @@ import type { FastifyInstance } from 'fastify';
 import { createApiKey } from '../hub/auth.js';
 import { registerSources, type Hub } from '../hub/sync.js';
 import { checkConfig } from '../hub/config.js';
+import { saveResolutionSettings } from '../identity-resolution/probabilistic-matcher.js';
 import { silentLogger } from '../hub/log.js';
 import { createTestDatabase, type TestDatabase } from './helpers/db.js';
 import { bearer, buildTestApp, seedInteraction } from './helpers/app.js';
@@ -17,8 +18,10 @@ const ids = { john: '', jane: '', jon: '', jose: '', stone: '', merged: '' };
 
 beforeAll(async () => {
   db = await createTestDatabase();
-  hub = { pool: db.pool, config: checkConfig({ sources: [] }, 'test.yaml'), log: silentLogger };
+  // The deterministic matcher: the merged customer below is joined by a record holding only both emails.
+  hub = { pool: db.pool, config: checkConfig({ resolution: { matcher: 'deterministic' }, sources: [] }, 'test.yaml'), log: silentLogger };
   await registerSources(db.pool, hub.config);
+  await saveResolutionSettings(db.pool, hub.config.resolution);
   await ingest(db.pool, 'crm', [
     { id: 'c1', given: 'John', family: 'Smith', email: 'john.smith@example.com', phone: '+49 30 1111111', updated: '2025-01-01T10:00:00Z' },
     { id: 'c2', given: 'Jane', family: 'Smith', email: 'jane@example.com', updated: '2025-01-01T10:00:00Z' },
@@ -223,7 +226,7 @@ describe('PUT /v1/customers/{id}/consent', () => {
     expect(body.lineage.email_marketing).toEqual([expect.objectContaining({ value: expect.objectContaining({ status: 'opt_out' }), source: 'hub' })]);
     expect(body.source_records.map((record: { source: string }) => record.source).sort()).toEqual(['crm', 'hub']);
     const { rows } = await db.pool.query("select data->>'actor' as actor from raw_record where source = 'hub' and external_id = $1", [ids.jane]);
-    expect(rows).toEqual([{ actor: 'api-key:steward' }]);
+    expect(rows).toEqual([{ actor: 'key:steward' }]);
     // And back: the newer decision wins.
     expect((await put(ids.jane, { email_marketing: 'opt_in' })).json().attributes.email_marketing.status).toBe('opt_in');
   });

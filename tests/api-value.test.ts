@@ -50,6 +50,8 @@ beforeAll(async () => {
   await seedInteraction(db.pool, ann, 8, { kind: 'email', occurred_at: daysAgo(6), status: 'received', thread_id: 'th-2' });
   await seedInteraction(db.pool, ann, 9, { kind: 'email', occurred_at: daysAgo(1), status: 'sent', thread_id: 'th-2', owner: 'Maria Sales' });
   await seedInteraction(db.pool, ann, 10, { kind: 'web_event', occurred_at: daysAgo(0) });
+  // As the IMAP connector marks the last inbound message of a thread left unanswered past its limit.
+  await seedInteraction(db.pool, ann, 11, { kind: 'email', occurred_at: daysAgo(5), status: 'awaiting_reply', thread_id: 'th-3' });
   // Bob: two orders 200 and 300 days ago (at risk); Cat: one order 500 days ago (lapsed); Dan: nothing (prospect).
   await seedInteraction(db.pool, await rawRecordId(db.pool, 'crm', 'b'), 0, { kind: 'order', occurred_at: daysAgo(200), amount: 10, currency: 'GBP' });
   await seedInteraction(db.pool, await rawRecordId(db.pool, 'crm', 'b'), 1, { kind: 'order', occurred_at: daysAgo(300), amount: 20, currency: 'GBP' });
@@ -99,7 +101,13 @@ describe('GET /v1/customers/{id} value', () => {
           { external_id: 'T-2', opened_at: expect.any(String), age_days: 3, status: 'pending', owner: null, raw_record_id: expect.any(Number), source: 'crm' },
         ],
       },
-      emails_awaiting_reply: { count: 1, items: [{ thread_id: 'th-1', received_at: expect.any(String), waiting_days: 2, owner: null, raw_record_id: expect.any(Number), source: 'crm' }] },
+      emails_awaiting_reply: {
+        count: 2,
+        items: [
+          { thread_id: 'th-3', received_at: expect.any(String), waiting_days: 5, owner: null, raw_record_id: expect.any(Number), source: 'crm' },
+          { thread_id: 'th-1', received_at: expect.any(String), waiting_days: 2, owner: null, raw_record_id: expect.any(Number), source: 'crm' },
+        ],
+      },
       last_contact: { at: expect.any(String), kind: 'email', owner: 'Maria Sales', source: 'crm' },
       owner: 'Maria Sales',
       service_load: { tickets: 3, orders: 3, tickets_per_order: 1 },

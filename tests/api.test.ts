@@ -164,10 +164,17 @@ describe('health and documents', () => {
         'GET /v1/customers/{id}/timeline',
         'GET /v1/customers/{id}/explain',
         'GET /v1/match',
+        'GET /v1/organisations',
+        'GET /v1/organisations/{id}',
         'GET /v1/quarantine',
         'GET /v1/runs/{id}',
         'GET /v1/sources',
+        'GET /v1/sources/{name}/runs',
         'POST /v1/sources/{name}/sync',
+        'POST /v1/quarantine/{id}/requeue',
+        'POST /v1/session',
+        'GET /v1/session',
+        'DELETE /v1/session',
         'GET /v1/sources/{name}/write-back',
         'PUT /v1/sources/{name}/write-back',
         'GET /v1/lookup',
@@ -189,6 +196,16 @@ describe('health and documents', () => {
         'POST /v1/ingest/alias',
         'POST /v1/ingest/batch',
         'POST /v1/receive/{source}/{stream}',
+        'GET /v1/review',
+        'GET /v1/review/{id}',
+        'POST /v1/review/{id}/decision',
+        'POST /v1/customers/{id}/split',
+        'POST /v1/customers/merge',
+        'PUT /v1/customers/{id}/pins/{attribute}',
+        'DELETE /v1/customers/{id}/pins/{attribute}',
+        'GET /v1/decisions',
+        'POST /v1/decisions/{id}/undo',
+        'GET /v1/overview',
       ].sort(),
     );
     expect(body.info.title).toBe('customer-hub');
@@ -201,8 +218,11 @@ describe('health and documents', () => {
         expect(operation.security, route).toEqual([{ writeKey: [] }]);
       } else if (route.startsWith('POST /v1/receive/')) {
         expect(operation.security, route).toEqual([{ signature: [] }]);
+      } else if (route === 'POST /v1/session') {
+        expect(operation.security, route).toEqual([]);
+        expect(operation.responses['401'], route).toMatchObject(errorRef);
       } else if (route.includes('/v1/') || route === 'GET /metrics') {
-        expect(operation.security, route).toEqual([{ apiKey: [] }]);
+        expect(operation.security, route).toEqual([{ apiKey: [] }, { session: [] }]);
         expect(operation.responses['401'], route).toMatchObject(errorRef);
         expect(operation.responses['403'], route).toMatchObject(errorRef);
       } else {
@@ -505,7 +525,7 @@ describe('sources, runs and quarantine', () => {
     expect(body.data.map((source: { name: string }) => source.name)).toEqual(['shop', 'crm', 'fresh', 'spare']);
     expect(body.data[0]).toMatchObject({ name: 'shop', connector: 'csv', schedule: '0 * * * *', records: 2, quarantined: 1 });
     expect(body.data[0].last_run).toMatchObject({ id: ids.run, status: 'succeeded', read: 10, created: 8, error: null });
-    expect(body.data[2]).toEqual({ name: 'fresh', connector: 'csv', schedule: null, last_run: null, records: 0, quarantined: 0 });
+    expect(body.data[2]).toEqual({ name: 'fresh', connector: 'csv', schedule: null, next_run_at: null, last_run: null, records: 0, quarantined: 0 });
   });
 
   it('queues a sync once: a second request while it is queued answers the same run', async () => {

@@ -4,14 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from './helpers/db.js';
 import { runHub } from './helpers/cli.js';
-
-const mapping = (dateFormat: string) => `streams:
-  rows:
-    fields:
-      - { target: person.email, from: email, transforms: [email] }
-      - { target: person.given_name, from: name, transforms: [normalise_text] }
-      - { target: person.birth_date, from: born, transforms: [{ parse_date: { format: "${dateFormat}" } }] }
-`;
+import { peopleMapping, writePeopleSource } from './helpers/people-source.js';
 
 describe('the hub command', { timeout: 120_000 }, () => {
   let db: TestDatabase;
@@ -21,12 +14,8 @@ describe('the hub command', { timeout: 120_000 }, () => {
     db = await createTestDatabase({ migrate: false });
     dir = await mkdtemp(join(tmpdir(), 'hub-cli-'));
     env = { DATABASE_URL: db.url };
-    await writeFile(
-      join(dir, 'people.csv'),
-      ['id,email,name,born', '1,ada@example.com,Ada,10.12.1815', '2,alan@example.com,Alan,23.06.1912', '3,grace@example.com,Grace,09.12.1906', '4,broken@example.com,Broken'].join('\n') + '\n',
-    );
     // The first mapping reads the dates the American way: wrong for this file.
-    await writeFile(join(dir, 'people.yaml'), mapping('MM/dd/yyyy'));
+    await writePeopleSource(dir, ['1,ada@example.com,Ada,10.12.1815', '2,alan@example.com,Alan,23.06.1912', '3,grace@example.com,Grace,09.12.1906', '4,broken@example.com,Broken'], 'MM/dd/yyyy');
     await writeFile(
       join(dir, 'hub.config.yaml'),
       `sources:\n  - name: people\n    connector: csv\n    mapping: people.yaml\n    config:\n      path: people.csv\n      id_column: id\n  - name: missing\n    connector: csv\n    config:\n      path: nowhere.csv\n`,
@@ -86,7 +75,7 @@ describe('the hub command', { timeout: 120_000 }, () => {
     const golden = async () => (await db.pool.query("select data->>'birth_date' as born from golden_record where status = 'active' order by 1")).rows.map((row) => row.born);
     expect(await golden()).toEqual([]);
 
-    await writeFile(join(dir, 'people.yaml'), mapping('dd.MM.yyyy'));
+    await writeFile(join(dir, 'people.yaml'), peopleMapping('dd.MM.yyyy'));
     const remap = await runHub(['--config', join(dir, 'hub.config.yaml'), 'remap', 'people'], env);
     expect(remap.code).toBe(0);
     expect(remap.stdout).toMatch(/run \d+ succeeded: read 3, created 0, updated 3, unchanged 0, quarantined 0/);

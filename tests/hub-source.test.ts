@@ -3,6 +3,7 @@ import { checkConfig } from '../hub/config.js';
 import { silentLogger } from '../hub/log.js';
 import { acceptRecords, recordConsent } from '../hub/push.js';
 import { registerSources, type Hub } from '../hub/sync.js';
+import { saveResolutionSettings } from '../identity-resolution/probabilistic-matcher.js';
 import { createTestDatabase, type TestDatabase } from './helpers/db.js';
 import { changesAfter, golden, goldenOf, ingest, lastPosition } from './helpers/pipeline.js';
 
@@ -11,8 +12,10 @@ describe('the built-in hub source', () => {
   let hub: Hub;
   beforeAll(async () => {
     db = await createTestDatabase();
-    hub = { pool: db.pool, config: checkConfig({ sources: [] }, 'test.yaml'), log: silentLogger };
+    // The deterministic matcher: the merge case joins two customers through a record holding both their emails.
+    hub = { pool: db.pool, config: checkConfig({ resolution: { matcher: 'deterministic' }, sources: [] }, 'test.yaml'), log: silentLogger };
     await registerSources(db.pool, hub.config);
+    await saveResolutionSettings(db.pool, hub.config.resolution);
   });
   afterAll(() => db.drop());
 

@@ -12,7 +12,7 @@ import { resolveAndRefreshValue } from '../hub/customer-value.js';
 import { rebuildClusters, saveResolutionSettings } from '../identity-resolution/probabilistic-matcher.js';
 import { createTestDatabase, type TestDatabase } from './helpers/db.js';
 import { bearer, buildTestApp } from './helpers/app.js';
-import { goldenOf, rawRecordId } from './helpers/pipeline.js';
+import { goldenOf, ingest as ingestFlat, rawRecordId } from './helpers/pipeline.js';
 
 const mapping = compileMapping(
   parseMapping(
@@ -127,6 +127,17 @@ describe('the probabilistic matcher (resolution.matcher: probabilistic)', () => 
     expect(rows[0].explanation.attributes.find((a: { comparison: string }) => a.comparison === 'family_name')).toMatchObject({ level: 0, label: 'exact' });
   });
 
+  it('keeps namesakes apart whose email user names differ only in a number: the prior counts the name once', async () => {
+    await ingest('erp', [{ id: 'e5', given: 'Hans', family: 'Müller', email: 'hans.mueller24@nordwind.example', phone: '+44 20 7946 0024', company: 'Nordwind GmbH', city: 'Leeds' }]);
+    await ingest('shop', [{ id: 's5', given: 'Hans', family: 'Müller', email: 'hans.mueller62@nordwind.example' }]);
+    const [left, right] = [await rawRecordId(db.pool, 'erp', 'e5'), await rawRecordId(db.pool, 'shop', 's5')];
+    expect(await goldenOf(db.pool, 'erp', 'e5')).not.toBe(await goldenOf(db.pool, 'shop', 's5'));
+    const { rows } = await db.pool.query('select probability, explanation from review_item where left_raw_record_id = $1 and right_raw_record_id = $2', [left, right]);
+    expect(rows).toHaveLength(1);
+    expect(rows[0].probability).toBeLessThan(0.9);
+    expect(rows[0].explanation.attributes.find((a: { comparison: string }) => a.comparison === 'email')).toMatchObject({ label: 'user name Jaro–Winkler ≥ 0.88', weight: 0 });
+  });
+
   it('keeps two records apart that a cannot-link separates, however well they match', async () => {
     const [a, b] = [await rawRecordId(db.pool, 'erp', 'twin-a'), await rawRecordId(db.pool, 'shop', 'twin-b')];
     expect(await goldenOf(db.pool, 'erp', 'twin-a')).toBe(await goldenOf(db.pool, 'shop', 'twin-b'));
@@ -145,6 +156,25 @@ describe('the probabilistic matcher (resolution.matcher: probabilistic)', () => 
     expect(await goldenOf(db.pool, 'erp', 'e4')).toBe(await goldenOf(db.pool, 'shop', 's4'));
     const { rows } = await db.pool.query('select status from review_item where left_raw_record_id = $1 and right_raw_record_id = $2', [e4, s4]);
     expect(rows[0].status).toBe('settled');
+  });
+});
+
+describe('training', () => {
+  it('keeps the prior while EM has no pairs to learn from (a first import of one source), so the next source still links', async () => {
+    const own = await createTestDatabase();
+    try {
+      await saveResolutionSettings(own.pool, { matcher: 'probabilistic', min_training_records: 40 });
+      const people = Array.from({ length: 60 }, (_, n) => ({ phone: `+4930${1_000_000 + n}` }));
+      await ingestFlat(own.pool, 'crm', people.map((person, n) => ({ ...person, id: `c${n}`, email: `person.${n}@example.com` })));
+      await ingestFlat(own.pool, 'shop', people.map((person, n) => ({ ...person, id: `s${n}`, email: `Person.${n}@Example.com` })));
+      const { rows: models } = await own.pool.query("select kind, report ->> 'reason' as reason from match_model order by id");
+      expect(models[0]).toEqual({ kind: 'prior', reason: '0 candidate pairs among 60 records, fewer than 100' });
+      for (let n = 0; n < 60; n += 7) expect(await goldenOf(own.pool, 'shop', `s${n}`)).toBe(await goldenOf(own.pool, 'crm', `c${n}`));
+      const { rows } = await own.pool.query("select count(*)::int as n from golden_record where status = 'active'");
+      expect(rows[0].n).toBe(60);
+    } finally {
+      await own.drop();
+    }
   });
 });
 

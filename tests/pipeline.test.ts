@@ -72,6 +72,23 @@ describe('the example data, end to end', () => {
     ]);
   });
 
+  it('links every person to one of the six companies, never through the trade show’s free-mail domain', async () => {
+    const { rows } = await db.pool.query<{ name: string; domains: string[]; people: number }>(
+      `select o.data ->> 'name' as name, o.data -> 'domains' as domains,
+         (select count(*)::int from golden_record g where g.status = 'active' and g.data ->> 'organisation_id' = o.id) as people
+       from organisation o where o.status = 'active' order by o.data ->> 'name'`,
+    );
+    expect(rows.map((row) => [row.name, row.domains])).toEqual([
+      ['Alpen Solar AG', ['alpensolar.de']],
+      ['Elbe Medical GmbH', ['elbe-medical.de']],
+      ['Havel Software GmbH', ['havelsoft.de']],
+      ['Isar Druck & Medien', ['isardruck.de']],
+      ['Nordwind Logistik GmbH', ['nordwind-logistik.de']],
+      ['Rheinmetallbau KG', ['rheinmetallbau.de']],
+    ]);
+    expect(rows.reduce((sum, row) => sum + row.people, 0)).toBe(expected.length);
+  });
+
   it('puts the orders on the customers’ timelines', async () => {
     const { rows } = await db.pool.query<{ n: number }>(
       `select count(*)::int as n from interaction i join cluster_membership m on m.raw_record_id = i.raw_record_id and m.valid_to is null`,

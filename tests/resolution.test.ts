@@ -1,11 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from './helpers/db.js';
 import { changesAfter, golden, goldenOf, ingest, lastPosition } from './helpers/pipeline.js';
+import { saveResolutionSettings } from '../identity-resolution/probabilistic-matcher.js';
 
 describe('deterministic identity resolution', () => {
   let db: TestDatabase;
   beforeAll(async () => {
     db = await createTestDatabase();
+    // These cases are the deterministic matcher's rule (a shared email or phone alone joins); the default is probabilistic.
+    await saveResolutionSettings(db.pool, { matcher: 'deterministic' });
   });
   afterAll(() => db.drop());
 

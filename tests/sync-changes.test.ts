@@ -28,7 +28,11 @@ describe('a CSV source that changes between syncs, seen through the API', () => 
       mappingPath,
       `streams:\n  rows:\n    fields:\n      - { target: person.email, from: email, transforms: [email] }\n      - { target: person.phone, from: phone, transforms: [phone] }\n      - { target: person.full_name, from: name, transforms: [normalise_text] }\n`,
     );
-    const config = checkConfig({ sources: [{ name: 'contacts', connector: 'csv', default_region: 'GB', mapping: 'contacts.yaml', config: { path: 'contacts.csv', id_column: 'id' } }] }, join(dir, 'hub.config.yaml'));
+    // The deterministic matcher: a row holding one customer's email and another's phone joins them (the merge case below).
+    const config = checkConfig(
+      { resolution: { matcher: 'deterministic' }, sources: [{ name: 'contacts', connector: 'csv', default_region: 'GB', mapping: 'contacts.yaml', config: { path: 'contacts.csv', id_column: 'id' } }] },
+      join(dir, 'hub.config.yaml'),
+    );
     hub = await startTestHub(db, undefined, config);
     app = await buildTestApp(hub);
     key = await createApiKey(db.pool, 'test', ['read']);

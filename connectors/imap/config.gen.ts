@@ -12,13 +12,14 @@ export interface ImapConfig {
   secure?: boolean;
   user: string;
   /**
-   * Password (give it as `${ENV}`). Exactly one of password and access_token.
+   * Password (give it as `${ENV}`). Exactly one of password, access_token and oauth2.
    */
   password?: string;
   /**
-   * OAuth2 bearer token, sent with XOAUTH2 (Gmail, Microsoft 365). Give it as `${ENV}`.
+   * An OAuth2 access token, sent with XOAUTH2 (give it as `${ENV}`). It is never refreshed: for a mailbox synced unattended use oauth2.
    */
   access_token?: string;
+  oauth2?: ImapOAuth2;
   /**
    * Folders to read, e.g. INBOX and Sent.
    *
@@ -43,4 +44,26 @@ export interface ImapConfig {
    * Length of the text snippet kept per message.
    */
   snippet_chars?: number;
+}
+/**
+ * Access tokens fetched from the token endpoint for XOAUTH2 logins (Gmail, Microsoft 365): with refresh_token the refresh-token grant, without it the client-credentials grant. Tokens are kept in memory only.
+ */
+export interface ImapOAuth2 {
+  /**
+   * e.g. https://oauth2.googleapis.com/token or https://login.microsoftonline.com/<tenant>/oauth2/v2.0/token
+   */
+  token_url: string;
+  client_id: string;
+  /**
+   * Give it as `${ENV}`. Required by the client-credentials grant and by Google.
+   */
+  client_secret?: string;
+  /**
+   * The mailbox user's refresh token, from a one-time consent (give it as `${ENV}`).
+   */
+  refresh_token?: string;
+  /**
+   * Sent with the token request, e.g. `https://outlook.office365.com/.default` for Microsoft 365's client-credentials grant.
+   */
+  scope?: string;
 }

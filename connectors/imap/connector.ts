@@ -11,6 +11,7 @@ import { ConnectorError, type ConnectorContext, type PulledConnector, type Recor
 import type { ImapConfig } from './config.gen.js';
 import configSchema from './config.schema.json' with { type: 'json' };
 import { toRecord, updateThreads, type FetchedMessage, type MessageData, type OpenThread } from './messages.js';
+import { oauth2AccessToken } from './oauth2.js';
 
 export const MESSAGES_STREAM = 'messages';
 
@@ -46,33 +47,65 @@ async function simpleParser(source: Buffer | string, options: SimpleParserOption
   return (await import('mailparser')).simpleParser(source, options);
 }
 
-async function client(config: ImapConfig): Promise<ImapFlow> {
-  const { ImapFlow } = await imapflow();
-  if ((config.password === undefined) === (config.access_token === undefined)) throw new ConnectorError('Set exactly one of password and access_token.', 'config');
-  return new ImapFlow({
-    host: config.host,
-    port: config.port ?? 993,
-    secure: config.secure ?? true,
-    auth: config.access_token !== undefined ? { user: config.user, accessToken: config.access_token } : { user: config.user, pass: config.password },
-    logger: false,
-  });
-}
+/** The login's credentials: a password, the configured access token, or one from the OAuth2 token endpoint. */
+type Login = { user: string; pass: string } | { user: string; accessToken: string };
 
-async function connect(config: ImapConfig): Promise<ImapFlow> {
-  const imap = await client(config);
-  try {
-    await imap.connect();
-  } catch (error) {
-    const failure = error as { authenticationFailed?: boolean; code?: string; message: string };
-    if (failure.authenticationFailed) throw new ConnectorError(`The IMAP server refused the login of ${config.user}: check the password or token.`, 'config', { cause: error });
-    throw new ConnectorError(`Cannot connect to ${config.host}: ${failure.message}`, 'transient', { cause: error });
-  }
+async function connectAs(config: ImapConfig, auth: Login): Promise<ImapFlow> {
+  const { ImapFlow } = await imapflow();
+  const imap = new ImapFlow({ host: config.host, port: config.port ?? 993, secure: config.secure ?? true, auth, logger: false });
+  await imap.connect();
   return imap;
 }
 
-async function check(config: ImapConfig): Promise<{ ok: boolean; message: string }> {
+interface LoginFailure {
+  authenticationFailed?: boolean;
+  /** The server's answer to the login, e.g. `NO [AUTHENTICATIONFAILED] Authentication failed.` */
+  response?: unknown;
+  /** What the server said of a refused bearer token (RFC 7628 §3.2.2), e.g. `{ status: '401' }`. */
+  oauthError?: { status?: string };
+  message: string;
+}
+
+/** Why the login failed, as the server said it: never the credentials (the server does not repeat them). */
+function refusal(failure: LoginFailure): string {
+  // Without the command's tag: `2 NO […] …` → `NO […] …`.
+  const said = typeof failure.response === 'string' && failure.response ? failure.response.replace(/^\S+ (?=(NO|BAD) )/, '') : failure.message;
+  return failure.oauthError?.status ? `${said} (OAuth2 status ${failure.oauthError.status})` : said;
+}
+
+async function connect(config: ImapConfig, ctx: ConnectorContext): Promise<ImapFlow> {
+  const methods = [config.password, config.access_token, config.oauth2].filter((given) => given !== undefined).length;
+  if (methods !== 1) throw new ConnectorError(`The IMAP source ${ctx.source}: set exactly one of password, access_token and oauth2.`, 'config');
+  const credential = config.password !== undefined ? 'password' : config.access_token !== undefined ? 'access token' : 'access token from the oauth2 token endpoint';
   try {
-    const imap = await connect(config);
+    if (config.password !== undefined) return await connectAs(config, { user: config.user, pass: config.password });
+    if (config.access_token !== undefined) return await connectAs(config, { user: config.user, accessToken: config.access_token });
+    const oauth2 = config.oauth2!;
+    const token = await oauth2AccessToken(oauth2, ctx);
+    try {
+      return await connectAs(config, { user: config.user, accessToken: token.accessToken });
+    } catch (error) {
+      // A cached token may have been revoked before its expiry: one more try with a new one.
+      if (!token.cached || !(error as LoginFailure).authenticationFailed) throw error;
+      return await connectAs(config, { user: config.user, accessToken: (await oauth2AccessToken(oauth2, ctx, true)).accessToken });
+    }
+  } catch (error) {
+    if (error instanceof ConnectorError) throw error;
+    const failure = error as LoginFailure;
+    // imapflow's error objects are not kept as the cause: a logger would print all they hold; the message says what matters.
+    if (failure.authenticationFailed) {
+      throw new ConnectorError(`The IMAP source ${ctx.source}: ${config.host} refused the login of ${config.user} with the ${credential}: ${refusal(failure)}`, 'config');
+    }
+    if (failure.message === 'Unsupported authentication mechanism') {
+      throw new ConnectorError(`The IMAP source ${ctx.source}: ${config.host} offers no login by ${config.password !== undefined ? 'password (PLAIN or LOGIN)' : 'OAuth2 (XOAUTH2 or OAUTHBEARER)'}.`, 'config');
+    }
+    throw new ConnectorError(`The IMAP source ${ctx.source} cannot connect to ${config.host}: ${failure.message}`, 'transient');
+  }
+}
+
+async function check(config: ImapConfig, ctx: ConnectorContext): Promise<{ ok: boolean; message: string }> {
+  try {
+    const imap = await connect(config, ctx);
     try {
       const counts: string[] = [];
       for (const folder of config.folders ?? ['INBOX']) {
@@ -129,7 +162,7 @@ async function* read(stream: string, state: StreamState | undefined, config: Ima
   const ownDomains = (config.own_domains ?? []).map((domain) => domain.toLowerCase());
   const afterHours = config.awaiting_reply_after_hours ?? 48;
   const batch = config.batch_size ?? 200;
-  const imap = await connect(config);
+  const imap = await connect(config, ctx);
   try {
     for (const folder of config.folders ?? ['INBOX']) {
       const box = await imap.mailboxOpen(folder, { readOnly: true }).catch((error: Error) => {

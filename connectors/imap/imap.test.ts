@@ -1,11 +1,11 @@
 /** The IMAP connector against a real Dovecot started here (Debian's dovecot-imapd), with a Maildir of realistic messages. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../hub/log.js';
-import type { RecordPage, RejectedRecord, SourceRecord, StreamState } from '../kit/contract.js';
+import { ConnectorError, type RecordPage, type RejectedRecord, type SourceRecord, type StreamState } from '../kit/contract.js';
 import { connector } from './connector.js';
 import type { ImapConfig } from './config.gen.js';
-import type { MessageData } from './messages.js';
-import { hasDovecot, startDovecot, type Dovecot } from './dovecot.js';
+import { updateThreads, type MessageData, type OpenThread } from './messages.js';
+import { hasDovecot, startAuthorizationServer, startDovecot, type AuthorizationServer, type Dovecot } from './dovecot.js';
 
 const day = 24 * 3600_000;
 const rfc2822 = (msAgo: number) => new Date(Date.now() - msAgo).toUTCString().replace('GMT', '+0000');
@@ -112,7 +112,9 @@ describe.skipIf(!hasDovecot)('IMAP connector against Dovecot', () => {
 
   it('checks the login and counts the folders', async () => {
     expect(await connector.check(config, { source: 'mail', log: silentLogger, baseDir: '.' })).toEqual({ ok: true, message: `Logged in as ${dovecot.user}; INBOX: 5, Sent: 1 messages.` });
-    expect((await connector.check({ ...config, password: 'wrong' }, { source: 'mail', log: silentLogger, baseDir: '.' })).ok).toBe(false);
+    const refused = await connector.check({ ...config, password: 'wrong' }, { source: 'mail', log: silentLogger, baseDir: '.' });
+    expect(refused).toEqual({ ok: false, message: expect.stringContaining('The IMAP source mail: 127.0.0.1 refused the login of support@example.com with the password: ') });
+    expect(refused.message).not.toContain('wrong');
   });
 
   it('reads envelopes, References, snippets and thread status; quarantines the malformed message', async () => {
@@ -181,5 +183,104 @@ Ihre Pumpe ist unterwegs.
     expect(after.records.map((record) => record.externalId).sort()).toEqual(['a1@example.org', 'i1@example.com', 'm1@kunde.de', 'm2@kunde.de']);
     expect((after.state as { folders: Record<string, { uidvalidity: string }> }).folders.INBOX.uidvalidity).toBe(String(Number(before) + 1000));
     expect(new Set(first.records.map((record) => record.externalId))).toEqual(new Set([...after.records.map((record) => record.externalId), 's1@example.com', 's2@example.com']));
+  });
+});
+
+/** Failure of a read, as the hub's job would see it. */
+async function readFailure(config: ImapConfig): Promise<ConnectorError> {
+  const error = await readAll(config).then(
+    () => undefined,
+    (failure: unknown) => failure,
+  );
+  expect(error).toBeInstanceOf(ConnectorError);
+  return error as ConnectorError;
+}
+
+describe.skipIf(!hasDovecot)('IMAP connector with OAuth2 (XOAUTH2) against Dovecot with its oauth2 passdb', () => {
+  let dovecot: Dovecot;
+  let authorization: AuthorizationServer;
+  let base: ImapConfig;
+
+  beforeAll(async () => {
+    authorization = await startAuthorizationServer('support@example.com');
+    dovecot = await startDovecot({ oauth2IntrospectionUrl: authorization.introspectionUrl });
+    dovecot.deliver('INBOX', '1700000004.a1', messages.seminar);
+    base = { host: '127.0.0.1', port: dovecot.port, secure: false, user: dovecot.user, folders: ['INBOX'], own_domains: ['example.com'] };
+  });
+  afterAll(async () => {
+    await dovecot?.stop();
+    await authorization?.stop();
+  });
+
+  it('syncs with an access token the introspection endpoint calls active', async () => {
+    const { records } = await readAll({ ...base, access_token: authorization.issue() });
+    expect(records.map((record) => record.externalId)).toEqual(['a1@example.org']);
+  });
+
+  it('fails fast on an expired token, naming the source and the reason but not the token', async () => {
+    const token = authorization.issue();
+    authorization.revoke();
+    const failure = await readFailure({ ...base, access_token: token });
+    expect(failure.kind).toBe('config');
+    expect(failure.message).toBe(
+      'The IMAP source mail: 127.0.0.1 refused the login of support@example.com with the access token: NO [AUTHENTICATIONFAILED] Authentication failed. (OAuth2 status 401)',
+    );
+    expect(failure.message).not.toContain(token);
+    expect(failure.cause).toBeUndefined();
+  });
+
+  it('fetches access tokens with the refresh token, reuses them, and fetches a new one when the server refuses a cached one', async () => {
+    const oauth2 = { token_url: authorization.tokenUrl, client_id: authorization.clientId, client_secret: authorization.clientSecret, refresh_token: authorization.refreshToken };
+    const grantsBefore = authorization.grants.length;
+    expect(await connector.check({ ...base, oauth2 }, { source: 'mail', log: silentLogger, baseDir: '.' })).toEqual({ ok: true, message: `Logged in as ${dovecot.user}; INBOX: 1 messages.` });
+    expect((await readAll({ ...base, oauth2 })).records.map((record) => record.externalId)).toEqual(['a1@example.org']);
+    expect(authorization.grants.slice(grantsBefore)).toEqual(['refresh_token']);
+
+    authorization.revoke();
+    expect((await readAll({ ...base, oauth2 })).records.map((record) => record.externalId)).toEqual(['a1@example.org']);
+    expect(authorization.grants.slice(grantsBefore)).toEqual(['refresh_token', 'refresh_token']);
+  });
+
+  it('uses the client-credentials grant without a refresh token', async () => {
+    const oauth2 = { token_url: authorization.tokenUrl, client_id: authorization.clientId, client_secret: authorization.clientSecret, scope: 'https://outlook.office365.com/.default' };
+    expect((await readAll({ ...base, oauth2 })).records.map((record) => record.externalId)).toEqual(['a1@example.org']);
+    expect(authorization.grants.at(-1)).toBe('client_credentials');
+  });
+
+  it('fails fast when the token endpoint refuses the refresh token or the client, without the secrets in the message', async () => {
+    const oauth2 = { token_url: authorization.tokenUrl, client_id: authorization.clientId, client_secret: authorization.clientSecret, refresh_token: 'refresh-revoked' };
+    const badGrant = await readFailure({ ...base, oauth2 });
+    expect(badGrant.kind).toBe('config');
+    expect(badGrant.message).toBe(
+      'the token endpoint of the IMAP source mail: POST /token failed with HTTP 400: {"error":"invalid_grant","error_description":"The refresh token has expired or been revoked."}',
+    );
+    // (Another scope: the token cached for this client and refresh token would be used without asking the endpoint.)
+    const badClient = await readFailure({ ...base, oauth2: { ...oauth2, refresh_token: authorization.refreshToken, client_secret: 'not-the-secret', scope: 'https://mail.google.com/' } });
+    expect(badClient.message).toBe('The credentials were refused by the token endpoint of the IMAP source mail (HTTP 401 on POST /token)');
+    for (const failure of [badGrant, badClient]) {
+      for (const secret of ['refresh-revoked', authorization.refreshToken, authorization.clientSecret, 'not-the-secret']) expect(failure.message).not.toContain(secret);
+    }
+  });
+
+  it('refuses a configuration with more than one way to log in', async () => {
+    const failure = await readFailure({ ...base, password: 'x', access_token: 'y' });
+    expect(failure.message).toBe('The IMAP source mail: set exactly one of password, access_token and oauth2.');
+  });
+});
+
+describe('thread status', () => {
+  const message = (id: string, direction: 'inbound' | 'outbound', date: string): MessageData => ({
+    message_id: id, folder: 'INBOX', date, subject: null, direction, from: [], to: [], cc: [], reply_to: [], in_reply_to: null, references: [],
+    thread_id: 't1', customer: null, own_address: null, snippet: '', attachments: [], status: direction === 'inbound' ? 'received' : 'sent',
+  });
+  const statuses = (records: MessageData[]) => records.map((record) => [record.message_id, record.status]);
+
+  it('keeps only the last message of a thread awaiting: a newer inbound message takes the wait over, an answer ends it', () => {
+    const threads: Record<string, OpenThread> = {};
+    expect(statuses(updateThreads(threads, [message('m1', 'inbound', '2026-01-01T00:00:00.000Z')], new Date('2026-01-04T00:00:00Z'), 48))).toEqual([['m1', 'awaiting_reply']]);
+    expect(statuses(updateThreads(threads, [message('m2', 'inbound', '2026-01-04T00:00:00.000Z')], new Date('2026-01-04T01:00:00Z'), 48))).toEqual([['m1', 'received']]);
+    expect(statuses(updateThreads(threads, [], new Date('2026-01-07T00:00:00Z'), 48))).toEqual([['m2', 'awaiting_reply']]);
+    expect(statuses(updateThreads(threads, [message('s1', 'outbound', '2026-01-07T01:00:00.000Z')], new Date('2026-01-07T02:00:00Z'), 48))).toEqual([['m2', 'answered']]);
+    expect(threads).toEqual({});
   });
 });

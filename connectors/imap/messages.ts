@@ -123,7 +123,7 @@ export function toRecord(message: FetchedMessage, ownDomains: string[]): SourceR
 /**
  * Follows the threads through newly read messages (in date order) and returns the records to store again:
  * open threads now older than `afterHours` become awaiting_reply; an awaiting thread that got an answer goes back
- * to answered. `threads` is updated in place (it lives in the stream state).
+ * to answered, and one that got a newer inbound message to received (only a thread's last message awaits). `threads` is updated in place (it lives in the stream state).
  */
 export function updateThreads(threads: Record<string, OpenThread>, records: MessageData[], now: Date, afterHours: number): MessageData[] {
   const changed = new Map<string, MessageData>();
@@ -131,6 +131,8 @@ export function updateThreads(threads: Record<string, OpenThread>, records: Mess
     const open = threads[message.thread_id];
     if (open && open.last_at > message.date) continue;
     if (message.direction === 'inbound') {
+      // A newer inbound message takes the wait over: the earlier one no longer stands for the thread.
+      if (open?.awaiting) changed.set(open.message.message_id, { ...open.message, status: 'received' });
       threads[message.thread_id] = { last_at: message.date, awaiting: false, message: { ...message, status: 'received' } };
     } else if (open) {
       if (open.awaiting) changed.set(open.message.message_id, { ...open.message, status: 'answered' });

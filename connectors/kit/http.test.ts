@@ -2,7 +2,7 @@ import nock from 'nock';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { ConnectorError } from './contract.js';
 import { createHttpClient, parseRetryAfter, type HttpClientOptions } from './http.js';
-import { paginate, parseLinkHeader } from './paginate.js';
+import { LOOP_WINDOW, paginate, parseLinkHeader } from './paginate.js';
 
 const base = 'https://api.example.test';
 
@@ -36,7 +36,7 @@ describe('createHttpClient', () => {
     const response = await http.get<{ customers: { id: number }[] }>('/v1/customers');
 
     expect(response.data).toEqual({ customers: [{ id: 1 }] });
-    expect(sleep.mock.calls).toEqual([[7000]]);
+    expect(sleep.mock.calls.map(([ms]) => ms)).toEqual([7000]);
     expect(scope.isDone()).toBe(true);
   });
 
@@ -59,7 +59,7 @@ describe('createHttpClient', () => {
 
     await http.get('/v1/x');
 
-    expect(sleep.mock.calls).toEqual([[10_000]]);
+    expect(sleep.mock.calls.map(([ms]) => ms)).toEqual([10_000]);
   });
 
   it('retries a 500 with jittered backoff, then returns the response', async () => {
@@ -135,7 +135,7 @@ describe('createHttpClient', () => {
     const error = await failure(http.get('/v1/slow'));
 
     expect(error.kind).toBe('transient');
-    expect(error.message).toBe('acme: GET /v1/slow failed after 2 attempts (last: timeout)');
+    expect(error.message).toBe('acme: GET /v1/slow failed after 2 attempts (last: timeout after 50 ms)');
   });
 
   it('retries network errors', async () => {
@@ -257,5 +257,18 @@ describe('paginate', () => {
     expect(error.kind).toBe('system');
     expect(error.message).toBe('acme: page loop detected: page 4 asks for the same request as page 2');
     expect(seen).toEqual(['a', 'b', 'c']);
+  });
+
+  it('remembers the last LOOP_WINDOW requests only: a longer loop is left to the page limit of the run', async () => {
+    // Requests 0, 1, …, LOOP_WINDOW, then 0 again (forgotten by then), then LOOP_WINDOW again (remembered).
+    const order = [...Array.from({ length: LOOP_WINDOW + 1 }, (_, i) => i), 0, LOOP_WINDOW];
+    let fetched = 0;
+    const walk = async () => {
+      for await (const _page of paginate({ connector: 'acme', first: 0, fetch: async () => ({ items: [], next: order[++fetched] }) }));
+    };
+
+    const error = await failure(walk());
+
+    expect(error.message).toBe(`acme: page loop detected: page ${LOOP_WINDOW + 3} asks for the same request as page ${LOOP_WINDOW + 1}`);
   });
 });

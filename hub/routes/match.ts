@@ -7,7 +7,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Hub } from '../sync.js';
 import { HubError, errorRef } from '../errors.js';
 import { configHash } from '../../identity-resolution/probabilistic/index.js';
-import { currentModel, explanationJson, loadResolutionSettings, MATCH_CONFIG, preparedRecords } from '../../identity-resolution/probabilistic-matcher.js';
+import { currentModel, explanationJson, loadResolutionSettings, MATCH_CONFIG, preparedRecords, type ExplanationJson } from '../../identity-resolution/probabilistic-matcher.js';
 import { resolveCustomer } from './customers.js';
 import { customerId } from './schemas.js';
 
@@ -70,6 +70,14 @@ async function withModel<T>(hub: Hub, work: (model: Awaited<ReturnType<typeof cu
   return work(model, { id: model.id, kind: model.kind, config_hash: configHash(MATCH_CONFIG), matcher: settings.matcher, link_probability: linkProbability, review_probability: reviewProbability });
 }
 
+/** How two source records compare under the current model; undefined when one of them has no customer data. */
+export async function explainRecords(hub: Hub, left: number, right: number): Promise<{ model: object; explanation: ExplanationJson } | undefined> {
+  const records = await preparedRecords(hub.pool, [left, right]);
+  const [a, b] = [records.get(left), records.get(right)];
+  if (!a || !b) return undefined;
+  return withModel(hub, async (model, info) => ({ model: info, explanation: explanationJson(model.model.explain(a, b)) }));
+}
+
 export async function matchRoutes(app: FastifyInstance, options: { hub: Hub }): Promise<void> {
   const { hub } = options;
 
@@ -101,8 +109,11 @@ export async function matchRoutes(app: FastifyInstance, options: { hub: Hub }): 
     },
     async (request) => {
       const [left, right] = [Number(request.query.left), Number(request.query.right)];
-      const records = await preparedRecords(hub.pool, [left, right]);
-      for (const id of [left, right]) if (!records.get(id)) throw new HubError('HUB_ERR_NOT_FOUND', { what: 'source record with customer data', id: String(id) });
+      const compared = await explainRecords(hub, left, right);
+      if (!compared) {
+        const records = await preparedRecords(hub.pool, [left, right]);
+        throw new HubError('HUB_ERR_NOT_FOUND', { what: 'source record with customer data', id: String(records.get(left) ? right : left) });
+      }
       const { rows: constraints } = await hub.pool.query<{ kind: string }>({
         text: `select kind from match_constraint where withdrawn_at is null
                and ((left_raw_record_id = $1 and right_raw_record_id = $2) or (left_raw_record_id = $2 and right_raw_record_id = $1)) order by id desc limit 1`,
@@ -112,12 +123,7 @@ export async function matchRoutes(app: FastifyInstance, options: { hub: Hub }): 
         text: `select count(distinct golden_id) = 1 and count(*) = 2 as same from cluster_membership where valid_to is null and raw_record_id = any($1::bigint[])`,
         values: [[left, right]],
       });
-      return withModel(hub, async (model, info) => ({
-        model: info,
-        explanation: explanationJson(model.model.explain(records.get(left)!, records.get(right)!)),
-        constraint: constraints[0]?.kind ?? null,
-        same_customer: Boolean(same[0]?.same),
-      }));
+      return { ...compared, constraint: constraints[0]?.kind ?? null, same_customer: Boolean(same[0]?.same) };
     },
   );
 

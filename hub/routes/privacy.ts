@@ -39,7 +39,7 @@ No body. A merged-away id answers 308 to the survivor, which is then the one to 
     async (request, reply) => {
       const id = await resolveCustomer(hub, request.params.id, reply, (survivor) => `/v1/customers/${survivor}/erase`);
       if (id === undefined) return reply;
-      const result = await eraseCustomer(hub.pool, id, `api-key:${request.apiKey!.name}`);
+      const result = await eraseCustomer(hub.pool, id, request.actor!);
       request.log.info({ customer: id, erasure: result.erasure_id, actor: result.erased_by }, 'customer erased');
       return result;
     },

@@ -31,9 +31,15 @@ const lineageEntry = {
   required: ['value', 'source', 'raw_record_id', 'observed_at'],
   properties: {
     value: { description: 'The value, in the shape of the attribute (or of one item of a list attribute).' },
-    source: { type: 'string' },
-    raw_record_id: integerId,
-    observed_at: { ...dateTime, description: 'When the value was true at the source.' },
+    source: { type: 'string', description: 'The source, or `steward` for a pinned value that no source holds.' },
+    raw_record_id: { ...nullable(integerId), description: 'The source record; null for a pinned value that no source holds.' },
+    observed_at: { ...dateTime, description: 'When the value was true at the source (when it was pinned, for the steward).' },
+    rule: {
+      type: 'string',
+      enum: ['pinned', 'most_recent', 'source_priority', 'most_frequent', 'most_complete', 'consent'],
+      description: 'For a surviving value: the survivorship rule that chose it (`pinned`: a steward pinned it).',
+    },
+    pinned_value_id: { ...integerId, description: 'The steward pin that chose this value.' },
   },
 };
 
@@ -152,6 +158,27 @@ inbound or incoming. Lists hold at most 50 items; counts are complete.`,
       },
     },
     revenue: { ...money, description: 'Order revenue, ever, per currency (no conversion).' },
+    reporting: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['currency', 'revenue', 'monetary_365_days', 'complete', 'not_converted'],
+      description: `Only when the configuration has \`reporting\`: the order revenue in the reporting currency, at the configured fixed rates.
+A currency without a rate is not converted: its amounts are listed in \`not_converted\` and left out of the totals (\`complete\` is then false).`,
+      properties: {
+        currency: { type: 'string', description: 'The reporting currency (ISO 4217).' },
+        revenue: { type: 'number', description: 'Order revenue, ever, of the converted currencies.' },
+        monetary_365_days: { type: 'number', description: 'Order revenue of the last 365 days, of the converted currencies.' },
+        complete: { type: 'boolean', description: 'False when some revenue is in a currency without a rate, so the totals leave it out.' },
+        not_converted: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['revenue', 'monetary_365_days'],
+          description: 'The amounts left out of the totals, per currency without a rate.',
+          properties: { revenue: money, monetary_365_days: money },
+        },
+      },
+      examples: [{ currency: 'EUR', revenue: 1287.4, monetary_365_days: 310, complete: false, not_converted: { revenue: { JPY: 12000 }, monetary_365_days: {} } }],
+    },
     open_quotes: {
       type: 'object',
       additionalProperties: false,
@@ -345,6 +372,21 @@ const timelineItem = {
     summary: { type: 'string' },
     external_id: { type: 'string', description: 'The interaction id in the source system.' },
     source_record: ref('SourceRecordRef'),
+    thread: {
+      description: "An email's thread: the customer's emails of the same source with the same thread id.",
+      type: 'object',
+      additionalProperties: false,
+      required: ['id', 'awaiting_reply', 'messages', 'last_message_at'],
+      properties: {
+        id: { type: 'string' },
+        awaiting_reply: {
+          type: 'boolean',
+          description: "The thread's latest message is inbound and older than the source's `awaiting_reply_after_hours` (as of the source's last sync); a later reply clears it.",
+        },
+        messages: { type: 'integer', minimum: 1 },
+        last_message_at: dateTime,
+      },
+    },
   },
 };
 
@@ -428,11 +470,12 @@ const source = {
   description: "A configured source. Its connector configuration is never shown: it may carry secrets.",
   type: 'object',
   additionalProperties: false,
-  required: ['name', 'connector', 'schedule', 'last_run', 'records', 'quarantined'],
+  required: ['name', 'connector', 'schedule', 'next_run_at', 'last_run', 'records', 'quarantined'],
   properties: {
     name: { type: 'string' },
     connector: { type: 'string' },
     schedule: nullable({ type: 'string' }),
+    next_run_at: { ...nullable(dateTime), description: 'The next tick of `schedule` (in the hub\'s time zone); null without a schedule.' },
     last_run: {
       type: ['object', 'null'],
       description: 'The latest run, if any.',

@@ -1,6 +1,7 @@
-/** Configured sources and their latest runs; an admin can ask for a sync. */
+/** Configured sources, their latest runs and next scheduled run; an admin can ask for a sync. */
 import type { FastifyInstance } from 'fastify';
-import { requestSync, UnknownSourceError, type Hub } from '../sync.js';
+import { requestSync, UnknownSourceError, type Hub, type RunRow } from '../sync.js';
+import { nextScheduledRun } from '../scheduler.js';
 import { HubError, errorRef } from '../errors.js';
 import * as runtimeSql from '../sql.js';
 import { noQuery, ref } from './schemas.js';
@@ -36,15 +37,44 @@ export async function sourceRoutes(app: FastifyInstance, options: { hub: Hub }):
       const known = new Map(rows.map((row) => [row.name, row]));
       // Only the listed fields leave: a source's `config` may carry credentials.
       return {
-        data: hub.config.sources.map((source) => ({
+        data: await Promise.all(hub.config.sources.map(async (source) => ({
           name: source.name,
           connector: source.connector,
           schedule: source.schedule ?? null,
+          next_run_at: source.schedule ? await nextScheduledRun(source.schedule) : null,
           last_run: known.get(source.name)?.last_run ?? null,
           records: known.get(source.name)?.records ?? 0,
           quarantined: known.get(source.name)?.quarantined ?? 0,
-        })),
+        }))),
       };
+    },
+  );
+
+  app.get<{ Params: { name: string }; Querystring: { limit: number } }>(
+    '/v1/sources/:name/runs',
+    {
+      config: { scope: 'read' },
+      schema: {
+        operationId: 'listSourceRuns',
+        tags: ['sources'],
+        summary: 'The latest sync runs of a source, newest first',
+        params: { type: 'object', additionalProperties: false, required: ['name'], properties: { name: sourceName } },
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: { limit: { type: 'integer', minimum: 1, maximum: 100, default: 20, description: 'How many runs (default 20).' } },
+        },
+        response: {
+          200: { description: 'The runs, newest first.', type: 'object', additionalProperties: false, required: ['data'], properties: { data: { type: 'array', items: ref('Run') } } },
+          404: { description: 'No source has this name (HUB_ERR_NOT_FOUND).', ...errorRef },
+        },
+      },
+    },
+    async (request) => {
+      const { name } = request.params;
+      if (!hub.config.sources.some((source) => source.name === name)) throw new HubError('HUB_ERR_NOT_FOUND', { what: 'source', id: name });
+      const { rows } = await hub.pool.query<RunRow>(runtimeSql.recentRunsOfSource(name, request.query.limit));
+      return { data: rows };
     },
   );
 

@@ -87,7 +87,7 @@ subscription pauses and shows the delivery in \`failed_delivery\`: redeliver it,
     },
     async (request, reply) => {
       const { url, events = [...WEBHOOK_EVENTS], description = null } = request.body;
-      const { id, secret } = await createSubscription(hub.pool, { url, events, description, createdBy: `api-key:${request.apiKey!.name}` });
+      const { id, secret } = await createSubscription(hub.pool, { url, events, description, createdBy: request.actor! });
       return reply.code(201).header('location', `/v1/webhooks/${id}`).send({ ...(await load(id)), secret });
     },
   );

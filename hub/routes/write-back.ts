@@ -67,6 +67,6 @@ While off, nothing is written to the source, also by jobs already queued; the ch
       },
     },
     async (request) =>
-      setWriteBackEnabled(hub, request.params.name, request.body.enabled, `api-key:${request.apiKey!.name}`).catch((error) => Promise.reject(notConfigured(request.params.name, error))),
+      setWriteBackEnabled(hub, request.params.name, request.body.enabled, request.actor!).catch((error) => Promise.reject(notConfigured(request.params.name, error))),
   );
 }

@@ -21,6 +21,10 @@ export interface GoldenAttributes {
   phones?: string[];
   address?: Address;
   organisation?: Organisation;
+  /**
+   * The golden organisation record (org_<seq>, `GET /v1/organisations/{id}`) of the organisation value: the company the person works for.
+   */
+  organisation_id?: string;
   identifiers?: {
     scheme: string;
     value: string;

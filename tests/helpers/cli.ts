@@ -9,13 +9,15 @@ export interface CliResult {
 
 const cliArgs = (args: string[]) => ['--import', 'tsx', 'hub/cli.ts', ...args];
 
-export function startHub(args: string[], env: Record<string, string | undefined> = {}): ChildProcess {
-  return spawn(process.execPath, cliArgs(args), { env: { ...process.env, HUB_LOG_LEVEL: 'warn', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+export function startHub(args: string[], env: Record<string, string | undefined> = {}, stdin: 'ignore' | 'pipe' = 'ignore'): ChildProcess {
+  return spawn(process.execPath, cliArgs(args), { env: { ...process.env, HUB_LOG_LEVEL: 'warn', ...env }, stdio: [stdin, 'pipe', 'pipe'] });
 }
 
-export function runHub(args: string[], env: Record<string, string | undefined> = {}): Promise<CliResult> {
+/** `input`: written to the command's stdin (a pipe, as in `echo … | hub …`), then closed. */
+export function runHub(args: string[], env: Record<string, string | undefined> = {}, input?: string): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = startHub(args, env);
+    const child = startHub(args, env, input === undefined ? 'ignore' : 'pipe');
+    if (input !== undefined) child.stdin!.end(input);
     let stdout = '';
     let stderr = '';
     child.stdout!.on('data', (chunk) => (stdout += chunk));

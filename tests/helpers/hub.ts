@@ -1,6 +1,7 @@
 /** A hub on a test database: the example configuration (or another), a real job queue, no HTTP server. */
 import type PgBoss from 'pg-boss';
 import { loadConfig, type LoadedConfig } from '../../hub/config.js';
+import { saveResolutionSettings } from '../../identity-resolution/probabilistic-matcher.js';
 import { silentLogger } from '../../hub/log.js';
 import { startQueue } from '../../hub/queue.js';
 import { executeRun, registerSources, requestSync, type Hub, type RunRow } from '../../hub/sync.js';
@@ -14,6 +15,8 @@ export interface TestHub extends Hub {
 export async function startTestHub(db: TestDatabase, configPath = 'examples/hub.config.yaml', config?: LoadedConfig): Promise<TestHub> {
   const loaded = config ?? (await loadConfig(configPath));
   await registerSources(db.pool, loaded);
+  // As the hub's runtime does at boot: the configured matcher is where every resolver reads it.
+  await saveResolutionSettings(db.pool, loaded.resolution);
   const boss = await startQueue(db.url, () => undefined);
   return { pool: db.pool, config: loaded, log: silentLogger, boss, stop: () => boss.stop({ graceful: false, wait: true }) };
 }

@@ -4,7 +4,7 @@ import { storePage, type Counts } from '../../hub/ingest.js';
 import { compileMapping, parseMapping } from '../../mapping/engine.js';
 import type { SourceRecord } from '../../connectors/kit/contract.js';
 
-/** A mapping of flat test rows: email, phone, name, city, updated (ISO time), newsletter (opt_in/opt_out). */
+/** A mapping of flat test rows: email, phone, name, city, updated (ISO time), newsletter (opt_in/opt_out), company, website, vat, regno. */
 export const testMapping = compileMapping(
   parseMapping(
     `streams:
@@ -19,6 +19,10 @@ export const testMapping = compileMapping(
       - { target: person.address.city, from: city, transforms: [normalise_text] }
       - { target: consent.email_marketing, from: newsletter }
       - { target: consent.email_marketing_at, from: updated, transforms: [parse_timestamp] }
+      - { target: organisation.name, from: company, transforms: [normalise_text] }
+      - { target: organisation.domain, from: website, transforms: [trim] }
+      - { target: organisation.vat_number, from: vat, transforms: [trim] }
+      - { target: organisation.registration_number, from: regno, transforms: [trim] }
 `,
     'test mapping',
   ),

@@ -1,0 +1,57 @@
+/**
+ * What customers and organisations share: grouping records into components, and deciding which existing
+ * cluster ids (golden records, organisations) the new components keep.
+ */
+
+/** A record's current cluster: its id and sequence (the smaller sequence is the older cluster). */
+export interface ClusterRef {
+  id: string;
+  seq: number;
+}
+
+/** The connected components of `ids` under `edges`, each sorted, in the order of their smallest id. */
+export function connectedComponents(ids: number[], edges: [number, number][]): number[][] {
+  const parent = new Map(ids.map((id) => [id, id]));
+  const find = (id: number): number => {
+    let root = id;
+    while (parent.get(root) !== root) root = parent.get(root)!;
+    parent.set(id, root);
+    return root;
+  };
+  for (const [left, right] of edges) {
+    const [a, b] = [find(left), find(right)];
+    if (a !== b) parent.set(Math.max(a, b), Math.min(a, b));
+  }
+  const groups = new Map<number, number[]>();
+  for (const id of ids) groups.set(find(id), [...(groups.get(find(id)) ?? []), id]);
+  return [...groups.values()].map((group) => group.sort((a, b) => a - b)).sort((a, b) => a[0] - b[0]);
+}
+
+/**
+ * For each component, the old clusters it keeps, oldest first: an old cluster stays with the component that
+ * holds most of its members; on a tie, with one where no other old cluster holds more members (so a tie
+ * never makes a merge), then with the earlier component. The first one kept survives; the others are merged
+ * into it. A component that keeps none gets a new cluster; an old cluster no component keeps is retired.
+ */
+export function keptClusters(components: number[][], clusterOf: (id: number) => ClusterRef | undefined): ClusterRef[][] {
+  const keeper = new Map<string, { component: number; count: number; dominant: boolean; cluster: ClusterRef }>();
+  components.forEach((component, index) => {
+    const counts = new Map<string, { count: number; cluster: ClusterRef }>();
+    for (const id of component) {
+      const cluster = clusterOf(id);
+      if (cluster) counts.set(cluster.id, { count: (counts.get(cluster.id)?.count ?? 0) + 1, cluster });
+    }
+    const largest = Math.max(0, ...[...counts.values()].map((entry) => entry.count));
+    for (const [clusterId, { count, cluster }] of counts) {
+      const best = keeper.get(clusterId);
+      const dominant = count === largest;
+      if (!best || count > best.count || (count === best.count && dominant && !best.dominant)) keeper.set(clusterId, { component: index, count, dominant, cluster });
+    }
+  });
+  return components.map((_, index) =>
+    [...keeper.values()]
+      .filter((entry) => entry.component === index)
+      .map((entry) => entry.cluster)
+      .sort((a, b) => a.seq - b.seq),
+  );
+}
