@@ -123,13 +123,17 @@ export const lookupCustomers = (key: LookupKey, limit: number): Statement => {
   };
 };
 
-/** `target`: the record the id $1 ends at when following `merged_into` (depth 0: the id itself); empty for an unknown id. */
-const mergeTarget = `recursive chain (id, status, merged_into, depth) as (
-           select id, status, merged_into, 0 from golden_record where id = $1
+/**
+ * `target`: the row of `table` (golden records or organisations) the id $1 ends at when following `merged_into`
+ * (depth 0: the id itself); empty for an unknown id.
+ */
+const mergeTargetIn = (table: 'golden_record' | 'organisation') => `recursive chain (id, status, merged_into, depth) as (
+           select id, status, merged_into, 0 from ${table} where id = $1
            union all
-           select g.id, g.status, g.merged_into, c.depth + 1 from golden_record g join chain c on g.id = c.merged_into
+           select t.id, t.status, t.merged_into, c.depth + 1 from ${table} t join chain c on t.id = c.merged_into
            where c.depth < 100),
          target as (select id, status, depth from chain order by depth desc limit 1)`;
+const mergeTarget = mergeTargetIn('golden_record');
 
 /** The record an id ends at when following `merged_into` (depth 0: the id itself). No row: unknown id. */
 export const resolveCustomerId = (id: string): Statement => ({
@@ -489,11 +493,7 @@ export const resumeAfterRedelivery = (subscriptionId: number): Statement => ({
  * asked for, with the people (active golden records) who work for it, oldest first, at most `peopleLimit`.
  */
 export const organisationResource = (id: string, peopleLimit: number): Statement => ({
-  text: `with recursive chain (id, status, merged_into, depth) as (
-           select id, status, merged_into, 0 from organisation where id = $1
-           union all
-           select o.id, o.status, o.merged_into, c.depth + 1 from organisation o join chain c on o.id = c.merged_into where c.depth < 100),
-         target as (select id, status, depth from chain order by depth desc limit 1),
+  text: `with ${mergeTargetIn('organisation')},
          people as (select g.seq, g.id, g.data from golden_record g where g.status = 'active' and g.data ->> 'organisation_id' = $1)
          select target.id, target.status, target.depth, o.data, o.created_at, o.updated_at,
            (select count(*)::int from people) as people_count,

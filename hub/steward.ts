@@ -498,6 +498,10 @@ function csvField(value: string): string {
   return /[",\r\n]/.test(value) ? `"${value.replaceAll('"', '""')}"` : value;
 }
 
+/** Free text a spreadsheet would run as a formula (`=`, `+`, `-`, `@`, tab, CR first) gets a leading `'` (OWASP's advice). */
+const FREE_TEXT_COLUMNS = new Set<string>(['reason', 'undo_reason']);
+const asSpreadsheetText = (value: string) => (/^[=+\-@\t\r]/.test(value) ? `'${value}` : value);
+
 /** Every decision matching the filter as CSV (header row; lists space-separated, values as JSON), CRLF line ends. */
 export async function decisionsCsv(pool: Pool, filter: DecisionFilter): Promise<string> {
   const { rows } = await pool.query<DecisionRow>(sql.listDecisions({ ...filter, goldenId: filter.golden_id }));
@@ -507,7 +511,8 @@ export async function decisionsCsv(pool: Pool, filter: DecisionFilter): Promise<
       const value = decision[column];
       if (value === null || value === undefined) return '';
       if (Array.isArray(value)) return value.join(' ');
-      return column === 'value' ? JSON.stringify(value) : String(value);
+      if (column === 'value') return JSON.stringify(value);
+      return FREE_TEXT_COLUMNS.has(column) ? asSpreadsheetText(String(value)) : String(value);
     });
     lines.push(cells.map(csvField).join(','));
   }

@@ -357,6 +357,10 @@ describe('the decision log', () => {
     await ingest(db.pool, 'crm', [{ id: 'q1', email: 'q@x.example', given: 'Quinn' }]);
     const quoted = await call('PUT', `/v1/customers/${(await goldenOf(db.pool, 'crm', 'q1'))!}/pins/given_name`, { value: 'Quinn "Q", Jr', reason: 'said "yes",\nthen "no"' });
     expect(quoted.status).toBe(200);
+    // A reason a spreadsheet would run as a formula is exported as text.
+    await ingest(db.pool, 'crm', [{ id: 'q2', email: 'q2@x.example', given: 'Quentin' }]);
+    const formula = await call('PUT', `/v1/customers/${(await goldenOf(db.pool, 'crm', 'q2'))!}/pins/given_name`, { value: 'Quentin', reason: '=HYPERLINK("http://evil.example","click")' });
+    expect(formula.status).toBe(200);
     const json = await call('GET', '/v1/decisions?limit=500');
     for (const request of [{ url: '/v1/decisions?format=csv', headers: {} as Record<string, string> }, { url: '/v1/decisions', headers: { accept: 'text/csv' } }]) {
       const csv = await call('GET', request.url, undefined, keys.steward, request.headers);
@@ -368,12 +372,14 @@ describe('the decision log', () => {
           Object.fromEntries(
             Object.keys(rows[0]).map((column) => {
               const value = item[column];
-              return [column, value === null ? '' : Array.isArray(value) ? value.join(' ') : column === 'value' ? JSON.stringify(value) : String(value)];
+              const formula = (column === 'reason' || column === 'undo_reason') && /^[=+\-@]/.test(String(value));
+              return [column, value === null ? '' : Array.isArray(value) ? value.join(' ') : column === 'value' ? JSON.stringify(value) : `${formula ? "'" : ''}${value}`];
             }),
           ),
         ),
       );
       expect(rows.find((row) => row.id === quoted.body.decision.id)?.reason).toBe('said "yes",\nthen "no"');
+      expect(rows.find((row) => row.id === formula.body.decision.id)?.reason).toBe(`'=HYPERLINK("http://evil.example","click")`);
     }
   });
 });
