@@ -55,3 +55,52 @@ export function keptClusters(components: number[][], clusterOf: (id: number) => 
       .sort((a, b) => a.seq - b.seq),
   );
 }
+
+/** A pair of records as one key, the smaller id first. */
+export const pairKey = (a: number, b: number) => (a < b ? `${a}:${b}` : `${b}:${a}`);
+
+/**
+ * Groups of records joined pair by pair, where steward cannot-links (`pairKey`s) keep groups apart: a forced join
+ * (a must-link) always joins; any other only when no cannot-link pair would end up in one group.
+ */
+export class ConstrainedGroups {
+  private readonly groupOf = new Map<number, Set<number>>();
+
+  constructor(
+    ids: Iterable<number>,
+    private readonly cannotLink: ReadonlySet<string>,
+  ) {
+    for (const id of ids) this.groupOf.set(id, new Set([id]));
+  }
+
+  group(id: number): ReadonlySet<number> {
+    return this.groupOf.get(id)!;
+  }
+
+  together(a: number, b: number): boolean {
+    return this.groupOf.get(a) === this.groupOf.get(b);
+  }
+
+  /** Joins the groups of `a` and `b`; false when they were one already or a cannot-link keeps them apart. */
+  join(a: number, b: number, force = false): boolean {
+    const [ga, gb] = [this.groupOf.get(a)!, this.groupOf.get(b)!];
+    if (ga === gb || (!force && this.separated(ga, gb))) return false;
+    const [into, from] = ga.size >= gb.size ? [ga, gb] : [gb, ga];
+    for (const id of from) {
+      into.add(id);
+      this.groupOf.set(id, into);
+    }
+    return true;
+  }
+
+  /** The groups, each sorted. */
+  components(): number[][] {
+    return [...new Set(this.groupOf.values())].map((group) => [...group].sort((x, y) => x - y));
+  }
+
+  private separated(ga: Set<number>, gb: Set<number>): boolean {
+    if (this.cannotLink.size === 0) return false;
+    for (const x of ga) for (const y of gb) if (this.cannotLink.has(pairKey(x, y))) return true;
+    return false;
+  }
+}

@@ -9,6 +9,7 @@
  * input always gives the same clusters.
  */
 import type { PoolClient } from '../hub/db/database.js';
+import { ConstrainedGroups, pairKey } from './clusters.js';
 import { clusterMates, constraintsOf, goldenIdEdges, sharedKeyEdges } from './sql.js';
 
 export interface MatchResult {
@@ -28,7 +29,6 @@ interface Edge {
   key?: string;
 }
 
-const pairKey = (a: number, b: number) => (a < b ? `${a}:${b}` : `${b}:${a}`);
 const edge = (left: string, right: string, key?: string): Edge => {
   const [x, y] = [Number(left), Number(right)];
   return { a: Math.min(x, y), b: Math.max(x, y), key };
@@ -70,35 +70,19 @@ export const linkedComponents: Matcher = async (client, seed) => {
     frontier = next;
   }
 
-  const group = new Map<number, Set<number>>([...members].map((id) => [id, new Set([id])]));
-  const join = (a: number, b: number) => {
-    const [ga, gb] = [group.get(a)!, group.get(b)!];
-    if (ga === gb) return;
-    const [into, from] = ga.size >= gb.size ? [ga, gb] : [gb, ga];
-    for (const id of from) {
-      into.add(id);
-      group.set(id, into);
-    }
-  };
-  const separated = (a: number, b: number) => {
-    const [ga, gb] = [group.get(a)!, group.get(b)!];
-    for (const x of ga) for (const y of gb) if (cannotLink.has(pairKey(x, y))) return true;
-    return false;
-  };
-  for (const must of mustLinks.sort(byRecords)) join(must.a, must.b);
+  const groups = new ConstrainedGroups(members, cannotLink);
+  for (const must of mustLinks.sort(byRecords)) groups.join(must.a, must.b, true);
   const links = new Map<number, Set<string>>();
   for (const { a, b, key } of edges.sort(byRecords)) {
-    if (cannotLink.size > 0 && group.get(a) !== group.get(b) && separated(a, b)) continue;
-    join(a, b);
+    if (!groups.together(a, b) && !groups.join(a, b)) continue;
     if (!key) continue;
     for (const id of [a, b]) {
       if (!links.has(id)) links.set(id, new Set());
       links.get(id)!.add(key);
     }
   }
-  const components = [...new Set(group.values())].map((set) => [...set].sort((x, y) => x - y));
   return {
-    components,
+    components: groups.components(),
     links: new Map([...links].map(([id, keys]) => [id, [...keys].sort()])),
   };
 };

@@ -19,6 +19,7 @@ import type { HubConfig } from '../openapi/generated/hub-config.gen.js';
 import type { CanonicalRecord } from '../openapi/generated/canonical-record.gen.js';
 import { linkedComponents, type Matcher, type MatchResult } from './matcher.js';
 import { takesPartInResolution } from './match-keys.js';
+import { ConstrainedGroups, pairKey } from './clusters.js';
 import {
   COMPARISONS,
   DEFAULT_CONFIG,
@@ -259,8 +260,6 @@ export async function preparedRecords(db: Pool | PoolClient, ids: number[]): Pro
 
 // --- The matcher ----------------------------------------------------------------------------------------
 
-const pairKey = (a: number, b: number) => (a < b ? `${a}:${b}` : `${b}:${a}`);
-
 /** Recomputes the blocking keys of `ids` (their canonical form may have changed). */
 async function writeBlockKeys(client: PoolClient, ids: number[]): Promise<void> {
   if (ids.length === 0) return;
@@ -389,30 +388,15 @@ export function probabilisticMatcher(settings: ResolutionSettings): Matcher {
     const inside = (pair: { a: number; b: number }) => index.has(pair.a) && index.has(pair.b);
 
     // Must-links always; deterministic edges unless a cannot-link would end up inside the group.
-    const group = new Map<number, Set<number>>(ids.map((id) => [id, new Set([id])]));
-    const join = (a: number, b: number) => {
-      const [ga, gb] = [group.get(a)!, group.get(b)!];
-      if (ga === gb) return;
-      for (const x of gb) {
-        ga.add(x);
-        group.set(x, ga);
-      }
-    };
-    const separated = (a: number, b: number) => {
-      const [ga, gb] = [group.get(a)!, group.get(b)!];
-      for (const x of ga) for (const y of gb) if (cannotLink.has(pairKey(x, y))) return true;
-      return false;
-    };
+    const joined = new ConstrainedGroups(ids, cannotLink);
     const links: [number, number][] = [];
     for (const [a, b] of mustLink) {
       if (!index.has(a) || !index.has(b)) continue;
       links.push([a, b]);
-      join(a, b);
+      joined.join(a, b, true);
     }
     for (const edge of [...forced.values()].filter(inside).sort((x, y) => x.a - y.a || x.b - y.b)) {
-      if (group.get(edge.a) === group.get(edge.b) || separated(edge.a, edge.b)) continue;
-      links.push([edge.a, edge.b]);
-      join(edge.a, edge.b);
+      if (joined.join(edge.a, edge.b)) links.push([edge.a, edge.b]);
     }
 
     const pairs = [...scored.values()]
@@ -426,7 +410,7 @@ export function probabilisticMatcher(settings: ResolutionSettings): Matcher {
     // that holds only a visitor id is as much that person as the identify call its id links it to.
     const probabilityCache = new Map<string, number>();
     const probability = (i: number, j: number) => {
-      const [ga, gb] = [group.get(ids[i])!, group.get(ids[j])!];
+      const [ga, gb] = [joined.group(ids[i]), joined.group(ids[j])];
       if (ga === gb) return 1;
       const key = pairKey(Math.min(...ga), Math.min(...gb));
       let p = probabilityCache.get(key);
