@@ -6,7 +6,9 @@
  * - a bare Fastify route that reads one golden_record row by primary key with `pg` (the floor of what a route costs);
  * - the same after looking the API key up as the hub does (the floor of a route that checks a key: two round trips);
  * - the customer route's one statement on the bare server (what the database's part of that route costs);
- * - `GET /v1/customers/{id}` with the API key check, rate limit and the full response (lineage, source records, value);
+ * - `GET /v1/customers/{id}` with the API key check, rate limit and the full response (lineage, source records, value),
+ *   served from the stored documents that the builder built first (timed and printed), and once more with every
+ *   document stale (each request computes its answer, as right after a change);
  * - `GET /v1/customers/{id}/timeline` and a name search `GET /v1/customers?name=…` (misspelt names of customers that
  *   exist; where each one ranks is printed).
  * The servers run in a child process, so that autocannon does not share their event loop. Prints requests/s, p99 and
@@ -27,6 +29,7 @@ import { customerResource, findApiKey } from '../hub/api-sql.js';
 import { checkConfig } from '../hub/config.js';
 import { silentLogger } from '../hub/log.js';
 import { buildApp } from '../hub/app.js';
+import { buildStaleDocuments } from '../hub/customer-documents.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -137,6 +140,23 @@ async function seed(pool: Pool, n: number): Promise<void> {
   console.log(`  done in ${((Date.now() - started) / 1000).toFixed(0)} s`);
 }
 
+/** Builds every customer's stored document, as the builder of a hub process does after a sync; prints its rate. */
+async function buildDocuments(pool: Pool): Promise<void> {
+  const started = Date.now();
+  let built = 0;
+  let shown = 0;
+  for (let batch; (batch = await buildStaleDocuments(pool, undefined, 500)) > 0; ) {
+    built += batch;
+    if (Date.now() - shown > 10_000) {
+      shown = Date.now();
+      console.log(`  documents: ${built.toLocaleString('en')} built…`);
+    }
+  }
+  const seconds = (Date.now() - started) / 1000;
+  if (built > 0) console.log(`  documents: ${built.toLocaleString('en')} built in ${seconds.toFixed(0)} s (${Math.round(built / seconds).toLocaleString('en')} per second)`);
+  await pool.query('vacuum analyze customer_document');
+}
+
 interface Figures {
   name: string;
   requests: number;
@@ -181,6 +201,7 @@ async function main(): Promise<void> {
   try {
     await migrate(database.pool);
     await seed(database.pool, records);
+    await buildDocuments(database.pool);
     const key = await createApiKey(database.pool, `bench ${Date.now()}`, ['read']);
     const ports = await new Promise<{ bare: number; hub: number }>((resolve, reject) => {
       child.stdout!.once('data', (chunk) => resolve(JSON.parse(String(chunk))));
@@ -225,6 +246,8 @@ async function main(): Promise<void> {
       await drive(name, port, path, headers, 2, connections);
       figures.push(await drive(name, port, path, headers, duration, connections));
     }
+    await database.pool.query('update customer_document set body = null');
+    figures.push(await drive('GET /v1/customers/{id}, documents stale', ports.hub, () => `/v1/customers/${randomId()}`, auth, duration, connections));
     const bare = figures[0].requests;
     console.log(`\n${'route'.padEnd(50)} ${'req/s'.padStart(8)} ${'p50 ms'.padStart(7)} ${'p99 ms'.padStart(7)} ${'ratio'.padStart(6)}  errors/non-2xx`);
     for (const f of figures) {

@@ -1,6 +1,6 @@
 /** The API's SQL (customers, timeline, change log, quarantine, API keys), as named statements. */
 import type { Statement } from './db/database.js';
-import { VALUE_COLUMNS, VALUE_CTES, VALUE_PARAMETERS } from './customer-value.js';
+import { VALUE_COLUMNS, VALUE_PARAMETERS, valueCtes } from './customer-value.js';
 
 /** Builds `where` clauses with numbered parameters, so each query carries only the filters it was given. */
 function conditions() {
@@ -127,8 +127,8 @@ export const lookupCustomers = (key: LookupKey, limit: number): Statement => {
  * `target`: the row of `table` (golden records or organisations) the id $1 ends at when following `merged_into`
  * (depth 0: the id itself); empty for an unknown id.
  */
-const mergeTargetIn = (table: 'golden_record' | 'organisation') => `recursive chain (id, status, merged_into, depth) as (
-           select id, status, merged_into, 0 from ${table} where id = $1
+const mergeTargetIn = (table: 'golden_record' | 'organisation', id = '$1') => `recursive chain (id, status, merged_into, depth) as (
+           select id, status, merged_into, 0 from ${table} where id = ${id}
            union all
            select t.id, t.status, t.merged_into, c.depth + 1 from ${table} t join chain c on t.id = c.merged_into
            where c.depth < 100),
@@ -145,30 +145,98 @@ export const resolveCustomerId = (id: string): Statement => ({
 const isoTime = (column: string) => `to_char(${column} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
 
 /** Lineage entries per attribute, in attribute order (json keeps it), newest first; rule and pin only when set. */
-const lineageJson = (survived: boolean) => `(select coalesce(json_object_agg(attribute, entries order by attribute), '{}') from (
+const lineageJson = (golden: string, survived: boolean) => `(select coalesce(json_object_agg(attribute, entries order by attribute), '{}') from (
              select attribute, json_agg(jsonb_build_object('value', value, 'source', source, 'raw_record_id', raw_record_id, 'observed_at', ${isoTime('observed_at')})
                  || jsonb_strip_nulls(jsonb_build_object('rule', rule, 'pinned_value_id', pinned_value_id))
                order by observed_at desc, raw_record_id desc) as entries
-             from attribute_lineage where golden_id = $1 and ${survived ? '' : 'not '}survived group by attribute) x)`;
+             from attribute_lineage where golden_id = ${golden} and ${survived ? '' : 'not '}survived group by attribute) x)`;
 
 /**
- * Everything `GET /v1/customers/{id}` answers, in one round trip: where the id leads (id, status, depth: as
- * resolveCustomerId), and the golden record of the id asked for with its lineage, alternates, source records and value
- * (VALUE_CTES and VALUE_COLUMNS of customer-value.ts, $2 to $7). Named, so that each connection plans it once. No row: no such id.
+ * Everything `GET /v1/customers/{id}` answers about the golden id `golden` (an SQL expression): where the id leads
+ * (id, status, depth: as resolveCustomerId), and the golden record of the id asked for with its lineage, alternates,
+ * source records and value (valueCtes and VALUE_COLUMNS of customer-value.ts, $2 to $7). No row: no such id.
  */
-export const customerResource = (id: string, at: Date | null = null): Statement & { name: string } => ({
-  name: 'hub-customer-resource',
-  text: `with ${mergeTarget},
-         ${VALUE_CTES}
+const customerResourceQuery = (golden: string) => `with ${mergeTargetIn('golden_record', golden)},
+         ${valueCtes(golden)}
          select target.id, target.status, target.depth, g.data, g.created_at, g.updated_at,
-           ${lineageJson(true)} as lineage,
-           ${lineageJson(false)} as alternates,
+           ${lineageJson(golden, true)} as lineage,
+           ${lineageJson(golden, false)} as alternates,
            (select coalesce(json_agg(json_build_object('raw_record_id', m.raw_record_id, 'source', r.source, 'stream', r.stream, 'external_id', r.external_id,
                 'since', ${isoTime('m.valid_from')}, 'cause', m.cause, 'detail', m.detail) order by m.raw_record_id), '[]')
-              from cluster_membership m join raw_record r on r.id = m.raw_record_id where m.golden_id = $1 and m.valid_to is null) as source_records,
+              from cluster_membership m join raw_record r on r.id = m.raw_record_id where m.golden_id = ${golden} and m.valid_to is null) as source_records,
            ${VALUE_COLUMNS}
-         from target join golden_record g on g.id = $1 cross join ts cross join stats cross join money`,
+         from target join golden_record g on g.id = ${golden} cross join ts cross join stats cross join money`;
+
+/** customerResourceQuery of one id, in one round trip. Named, so that each connection plans it once. */
+export const customerResource = (id: string, at: Date | null = null): Statement & { name: string } => ({
+  name: 'hub-customer-resource',
+  text: customerResourceQuery('$1'),
   values: [id, at, ...VALUE_PARAMETERS],
+});
+
+/** customerResourceQuery of several ids in one statement (the document builder's batches); each row has `asked_id`. */
+export const customerResources = (ids: string[]): Statement => ({
+  text: `select asked.id as asked_id, resource.* from unnest($1::text[]) as asked(id)
+         cross join lateral (${customerResourceQuery('asked.id')}) resource`,
+  values: [ids, null, ...VALUE_PARAMETERS],
+});
+
+/**
+ * The stored document of a customer: its generation (0 when there is no row yet) and its body when it can be served
+ * (not stale, of this variant, its day-counting figures still as computed).
+ */
+export const customerDocument = (id: string, variant: string): Statement & { name: string } => ({
+  name: 'hub-customer-document',
+  text: `select generation, case when variant = $2 and (valid_until is null or valid_until > now()) then body end as body
+         from customer_document where golden_id = $1`,
+  values: [id, variant],
+});
+
+/**
+ * Stores documents computed after reading their generations; a document whose generation moved on meanwhile (a write
+ * made it stale) is not stored. A golden record that is no longer active loses its row instead.
+ */
+export const storeCustomerDocuments = (documents: { id: string; generation: string; body: string | null; validUntil: Date | null }[], variant: string): Statement[] => {
+  const kept = documents.filter((document) => document.body !== null);
+  const gone = documents.filter((document) => document.body === null);
+  return [
+    ...(kept.length
+      ? [
+          {
+            text: `insert into customer_document as d (golden_id, generation, body, variant, valid_until)
+                   select * from unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::timestamptz[])
+                   on conflict (golden_id) do update set body = excluded.body, variant = excluded.variant, valid_until = excluded.valid_until
+                   where d.generation = excluded.generation`,
+            values: [kept.map((d) => d.id), kept.map((d) => d.generation), kept.map((d) => d.body), kept.map(() => variant), kept.map((d) => d.validUntil)],
+          },
+        ]
+      : []),
+    ...(gone.length
+      ? [
+          {
+            text: `delete from customer_document d using unnest($1::text[], $2::bigint[]) as g(id, generation)
+                   where d.golden_id = g.id and d.generation = g.generation`,
+            values: [gone.map((d) => d.id), gone.map((d) => d.generation)],
+          },
+        ]
+      : []),
+  ];
+};
+
+/** Golden ids whose documents are stale or past their day-counting figures, with their generations, in id order. */
+export const staleCustomerDocuments = (limit: number): Statement => ({
+  text: `select id, generation from (
+           (select golden_id as id, generation from customer_document where body is null order by golden_id limit $1)
+           union all
+           (select golden_id, generation from customer_document where valid_until <= now() and body is not null order by valid_until limit $1)
+         ) due order by id limit $1`,
+  values: [limit],
+});
+
+/** Documents of another variant (after an upgrade or a change of the reporting currency) are rebuilt. */
+export const staleOtherVariants = (variant: string): Statement => ({
+  text: 'update customer_document set body = null where body is not null and variant is distinct from $1',
+  values: [variant],
 });
 
 export interface TimelinePosition {

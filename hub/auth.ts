@@ -83,6 +83,7 @@ export async function revokeApiKey(pool: Pool, idOrName: string): Promise<{ id: 
   if (matches.length === 0) throw new KeyNotFoundError(`There is no unrevoked API key with id or name '${idOrName}'.`);
   if (matches.length > 1) throw new KeyNotFoundError(`Several API keys are named '${idOrName}' (ids ${matches.map((row) => row.id).join(', ')}); revoke one by id.`);
   const revoked = await pool.query<{ id: string; name: string }>(sql.revokeApiKeys([matches[0].id]));
+  forgetKey(pool, matches[0].id);
   return revoked.rows[0];
 }
 
@@ -151,16 +152,55 @@ export function cookieValue(header: string | undefined, name: string): string | 
 /** Methods that change nothing need no CSRF token (and must stay that way). */
 const SAFE_METHODS = new Set(['GET', 'HEAD']);
 
+interface KeyRow {
+  id: string;
+  name: string;
+  scopes: string[];
+  last_used_at: Date | null;
+}
+
+/**
+ * Valid keys as read from the table, per database, for KEY_CACHE_MS: a read route then costs one round trip, not two.
+ * A key revoked by this process stops at once; one revoked elsewhere (`hub keys revoke`, another hub process) stops
+ * within KEY_CACHE_MS. Unknown keys are never cached (a guesser cannot fill the memory); at most KEY_CACHE_SIZE entries.
+ */
+const KEY_CACHE_MS = 5_000;
+const KEY_CACHE_SIZE = 10_000;
+const keyCaches = new WeakMap<Pool, Map<string, { key: KeyRow; until: number }>>();
+
+async function findKey(pool: Pool, keyHash: string): Promise<KeyRow | undefined> {
+  let cache = keyCaches.get(pool);
+  if (!cache) keyCaches.set(pool, (cache = new Map()));
+  const cached = cache.get(keyHash);
+  if (cached && cached.until > Date.now()) return cached.key;
+  const { rows } = await pool.query<KeyRow>(sql.findApiKey(keyHash));
+  if (!rows[0]) {
+    cache.delete(keyHash);
+    return undefined;
+  }
+  if (cache.size >= KEY_CACHE_SIZE) cache.clear();
+  cache.set(keyHash, { key: rows[0], until: Date.now() + KEY_CACHE_MS });
+  return rows[0];
+}
+
+/** Forgets revoked keys in this process at once. */
+function forgetKey(pool: Pool, id: string): void {
+  const cache = keyCaches.get(pool);
+  for (const [hash, entry] of cache ?? []) if (entry.key.id === id) cache!.delete(hash);
+}
+
 async function authenticateKey(pool: Pool, request: FastifyRequest, header: string, scope: Scope | undefined): Promise<void> {
   const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
   if (!match) throw unauthenticated();
-  const { rows } = await pool.query<{ id: string; name: string; scopes: string[]; last_used_at: Date | null }>(sql.findApiKey(hashApiKey(match[1])));
-  const key = rows[0];
+  const key = await findKey(pool, hashApiKey(match[1]));
   if (!key) throw unauthenticated('invalid');
   if (!scope || !hasScope(key.scopes, scope)) throw new HubError('HUB_ERR_FORBIDDEN', { who: 'This API key', scope: scope ?? 'unknown' });
   request.apiKey = { id: key.id, name: key.name, scopes: key.scopes as Scope[] };
   request.actor = `key:${key.name}`;
-  if (!key.last_used_at || Date.now() - key.last_used_at.getTime() > TOUCH_INTERVAL_MS) await pool.query(sql.touchApiKey(key.id));
+  if (!key.last_used_at || Date.now() - key.last_used_at.getTime() > TOUCH_INTERVAL_MS) {
+    key.last_used_at = new Date();
+    await pool.query(sql.touchApiKey(key.id));
+  }
 }
 
 async function authenticateSession(pool: Pool, lifetimes: SessionLifetimes, request: FastifyRequest, token: string, scope: Scope | undefined): Promise<void> {

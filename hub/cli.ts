@@ -18,6 +18,7 @@ import { startScheduler } from './scheduler.js';
 import { startWebhookDelivery } from './webhooks.js';
 import { findConnector } from '../connectors/index.js';
 import { buildApp } from './app.js';
+import { startDocumentBuilder } from './customer-documents.js';
 import { createApiKeyWithId, ensureAdminKey, parseScopes, revokeApiKey, SCOPES } from './auth.js';
 import { removeSource } from './privacy.js';
 import { createUser, disableUser, listUsers, MIN_PASSWORD_LENGTH, ROLES } from './users.js';
@@ -82,7 +83,11 @@ async function serve(options: { config?: string }, parts: { api: boolean; worker
     const app = await buildApp(runtime);
     const { host, port } = listenAddress(runtime);
     await app.listen({ host, port });
-    close = () => app.close();
+    const stopBuilder = startDocumentBuilder(runtime, runtime.log);
+    close = async () => {
+      await app.close();
+      await stopBuilder();
+    };
     const base = `http://${host}:${(app.server.address() as { port: number }).port}`;
     console.log(`customer-hub is running\n  API:       ${base}/v1/customers\n  Docs:      ${base}/docs\n  Workspace: ${base}/ui/  (sign in with an account from: hub users create)\n  Admin key: ${await announceAdminKey(runtime)}`);
   } else {

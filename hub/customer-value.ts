@@ -54,9 +54,15 @@ export const refreshValues = (goldenIds: string[]): Statement => ({
   values: [goldenIds, NOT_REVENUE],
 });
 
+/**
+ * Refreshes the order figures of these golden records and marks their stored API documents stale (their interactions
+ * changed; hub/db/migrations/0013_customer_document.sql).
+ */
 export async function refreshCustomerValue(client: PoolClient, goldenIds: string[]): Promise<void> {
   const ids = [...new Set(goldenIds)];
-  if (ids.length) await client.query(refreshValues(ids));
+  if (ids.length === 0) return;
+  await client.query(refreshValues(ids));
+  await client.query({ text: 'select hub_stale_documents($1::text[])', values: [ids] });
 }
 
 /**
@@ -75,17 +81,17 @@ export async function resolveAndRefreshValue(client: PoolClient, touched: number
 /**
  * The value of one customer, computed now from the interactions of its current source records: common table
  * expressions and select columns that a statement about one customer composes (hub/api-sql.ts' customerResource), so
- * that the customer and its value come in one round trip. Parameters: $1 the golden id, $2 the time (null: now), then
- * VALUE_PARAMETERS from $3.
+ * that the customer and its value come in one round trip. `golden` is the SQL expression of the golden id ($1, or a
+ * column of the statement's list of ids); parameters: $2 the time (null: now), then VALUE_PARAMETERS from $3.
  */
-export const VALUE_CTES = `ts as (select coalesce($2::timestamptz, now()) as at),
+export const valueCtes = (golden: string) => `ts as (select coalesce($2::timestamptz, now()) as at),
          i as (
            select i.kind, i.occurred_at, i.data, i.raw_record_id, i.ordinal, r.source,
              i.kind = 'order' and ${status('i')} <> all($3::text[]) as is_order,
              i.kind = 'quote' and ${status('i')} <> all($4::text[]) as is_open_quote,
              i.kind = 'ticket' and ${status('i')} <> all($5::text[]) as is_open_ticket
            from cluster_membership m join interaction i on i.raw_record_id = m.raw_record_id join raw_record r on r.id = m.raw_record_id
-           where m.golden_id = $1 and m.valid_to is null),
+           where m.golden_id = ${golden} and m.valid_to is null),
          threads as (
            select distinct on (coalesce(data ->> 'thread_id', raw_record_id || ':' || ordinal)) *
            from i where kind = 'email'
@@ -109,7 +115,7 @@ export const VALUE_CTES = `ts as (select coalesce($2::timestamptz, now()) as at)
                sum((data ->> 'amount')::numeric) filter (where occurred_at >= ts.at - interval '365 days') as total_365
              from i, ts where is_order and jsonb_typeof(data -> 'amount') = 'number' and data ? 'currency' group by 1) x)`;
 
-/** The columns of ValueRow, over `ts`, `stats` and `money` of VALUE_CTES (one row each). */
+/** The columns of ValueRow, over `ts`, `stats` and `money` of valueCtes (one row each). */
 export const VALUE_COLUMNS = `ts.at, stats.*, money.*,
            hub_rfm_segment(stats.first_order_at, stats.last_order_at, stats.order_count, ts.at) as segment,
            floor(extract(epoch from ts.at - stats.last_order_at) / 86400)::int as recency_days,
@@ -128,9 +134,15 @@ export const VALUE_COLUMNS = `ts.at, stats.*, money.*,
               from waiting order by occurred_at limit $7) w) as awaiting_reply,
            (select jsonb_build_object('at', occurred_at, 'kind', kind, 'owner', data ->> 'owner', 'source', source) from i
               where kind not in ('web_event', 'note') order by occurred_at desc, raw_record_id desc, ordinal desc limit 1) as last_contact,
-           (select data ->> 'owner' from i where coalesce(data ->> 'owner', '') <> '' order by occurred_at desc, raw_record_id desc, ordinal desc limit 1) as owner`;
+           (select data ->> 'owner' from i where coalesce(data ->> 'owner', '') <> '' order by occurred_at desc, raw_record_id desc, ordinal desc limit 1) as owner,
+           -- The figures that count days (recency, segment, the 365-day window, ages of open tickets and waiting
+           -- threads) each change a whole number of days after a time they count from: the first such change.
+           (select min(t + (floor(extract(epoch from ts.at - t) / 86400) + 1) * interval '1 day') from (
+              select first_order_at as t from stats union all select last_order_at from stats
+              union all select occurred_at from i where (is_order and occurred_at > ts.at - interval '366 days') or is_open_ticket
+              union all select occurred_at from waiting) counted) as valid_until`;
 
-/** $3 to $7 of VALUE_CTES and VALUE_COLUMNS. */
+/** $3 to $7 of valueCtes and VALUE_COLUMNS. */
 export const VALUE_PARAMETERS = [NOT_REVENUE, CLOSED_QUOTE, CLOSED_TICKET, INBOUND_EMAIL, VALUE_ITEMS];
 
 export interface ValueRow {
@@ -153,6 +165,8 @@ export interface ValueRow {
   last_contact: { at: string; kind: string; owner: string | null; source: string } | null;
   owner: string | null;
   ticket_total: number;
+  /** Until when the figures that count days stay as computed (null: none counts days). */
+  valid_until: Date | null;
 }
 
 /** numeric sums arrive as JSON numbers already; amounts are rounded to cents against float noise. */

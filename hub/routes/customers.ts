@@ -4,7 +4,8 @@ import type { Hub } from '../sync.js';
 import { HubError, errorRef, invalidInput } from '../errors.js';
 import { recordConsent } from '../push.js';
 import * as sql from '../api-sql.js';
-import { customerValueOf, SEGMENTS, type Segment, type ValueRow } from '../customer-value.js';
+import { SEGMENTS, type Segment } from '../customer-value.js';
+import { customerOf, documentFormat, readDocument, storeDocuments, type ResourceRow } from '../customer-documents.js';
 import goldenRecordSchema from '../../openapi/schemas/golden-record.schema.json' with { type: 'json' };
 import { decodeCursor, page } from './cursor.js';
 import { customerId, nextCursor, pageQuery, ref } from './schemas.js';
@@ -22,6 +23,8 @@ interface ListQuery {
 }
 
 const ATTRIBUTES = Object.keys(goldenRecordSchema.properties);
+/** What Fastify sends JSON as: a stored document goes out as the serializer's output would. */
+const JSON_TYPE = 'application/json; charset=utf-8';
 const TIMELINE_KINDS = ['order', 'quote', 'invoice', 'ticket', 'email', 'web_event', 'call', 'note'] as const;
 
 interface GoldenRow {
@@ -31,16 +34,6 @@ interface GoldenRow {
   data: Record<string, unknown>;
   created_at: Date;
   updated_at: Date;
-}
-
-/** One row of customerResource: where the id leads, and the whole resource of the id asked for. */
-interface ResourceRow extends ValueRow, MergeTarget {
-  data: Record<string, unknown>;
-  created_at: Date;
-  updated_at: Date;
-  lineage: Record<string, object[]>;
-  alternates: Record<string, object[]>;
-  source_records: object[];
 }
 
 interface MergeTarget {
@@ -106,24 +99,10 @@ export async function resolveCustomer(hub: Hub, id: string, reply: FastifyReply,
   return followCustomer(rows[0], id, reply, path);
 }
 
-function customerOf(row: ResourceRow, hub: Hub): object {
-  return {
-    id: row.id,
-    status: row.status,
-    attributes: row.data,
-    lineage: row.lineage,
-    alternates: row.alternates,
-    source_records: row.source_records,
-    value: customerValueOf(row, hub.config.reporting),
-    created_at: row.created_at,
-    updated_at: row.updated_at,
-  };
-}
-
 /** The full customer resource of an active golden record (what `GET /v1/customers/{id}` answers). */
 export async function loadCustomer(hub: Hub, id: string): Promise<object> {
   const { rows } = await hub.pool.query<ResourceRow>(sql.customerResource(id));
-  return customerOf(rows[0], hub);
+  return customerOf(rows[0], hub.config.reporting);
 }
 
 interface TimelineQuery {
@@ -136,6 +115,7 @@ interface TimelineQuery {
 
 export async function customerRoutes(app: FastifyInstance, options: { hub: Hub }): Promise<void> {
   const { hub } = options;
+  const format = documentFormat(hub.config.reporting);
 
   app.get<{ Querystring: ListQuery }>(
     '/v1/customers',
@@ -239,10 +219,15 @@ and on the letters of each word in order, which forgives transposed letters).`,
       },
     },
     async (request, reply) => {
+      const { id } = request.params;
+      const stored = await readDocument(hub.pool, id, format);
+      if (stored.body !== null) return reply.type(JSON_TYPE).send(stored.body);
       // One statement answers both where the id leads and, for an active id, the whole resource.
-      const { rows } = await hub.pool.query<ResourceRow>(sql.customerResource(request.params.id));
-      if ((await followCustomer(rows[0], request.params.id, reply, (survivor) => `/v1/customers/${survivor}`)) === undefined) return reply;
-      return customerOf(rows[0], hub);
+      const { rows } = await hub.pool.query<ResourceRow>(sql.customerResource(id));
+      if ((await followCustomer(rows[0], id, reply, (survivor) => `/v1/customers/${survivor}`)) === undefined) return reply;
+      const body = format.serialize(customerOf(rows[0], hub.config.reporting));
+      await storeDocuments(hub.pool, [{ id, generation: stored.generation, body, validUntil: rows[0].valid_until }], format);
+      return reply.type(JSON_TYPE).send(body);
     },
   );
 

@@ -621,9 +621,10 @@ const webhookEvent = {
   },
 };
 
-export function registerSchemas(app: FastifyInstance): void {
-  for (const name of referencedDefs) app.addSchema({ $id: name, ...canonicalDefs[name] });
-  for (const schema of [
+/** Every schema the routes refer to by `$id` (the components of the OpenAPI document). */
+export function sharedSchemas(): { $id: string }[] {
+  return [
+    ...referencedDefs.map((name) => ({ $id: name, ...canonicalDefs[name] })),
     goldenAttributes,
     lineageEntry,
     customerSummary,
@@ -643,9 +644,11 @@ export function registerSchemas(app: FastifyInstance): void {
     webhook,
     webhookCreated,
     webhookEvent,
-  ]) {
-    app.addSchema(schema);
-  }
+  ];
+}
+
+export function registerSchemas(app: FastifyInstance): void {
+  for (const schema of sharedSchemas()) app.addSchema(schema);
 }
 
 /** Pagination parameters shared by the list routes. */
