@@ -38,6 +38,7 @@ export function generatePeople(people: number, seed: number): { records: MatchRe
   const records: MatchRecord[] = [];
   const truth = new Map<string, string>();
   let household: { email: string; address: string; postcode: string; town: string; family: string } | undefined;
+  const emailsTaken = new Set<string>();
   const offices = COMPANIES.flatMap((company) => Array.from({ length: 40 }, (_, i) => ({ company, phone: `44207${String(1_000_000 + i * 7919 + company.length * 13).slice(-7)}` })));
   for (let person = 0; person < people; person++) {
     const sharesHousehold = household !== undefined && chance(0.08);
@@ -51,7 +52,15 @@ export function generatePeople(people: number, seed: number): { records: MatchRe
     const kind = pick(STREET_KINDS);
     const address = sharesHousehold ? household!.address : `${1 + Math.floor(random() * 200)} ${pick(STREETS)} ${kind[0]}`;
     const postcode = sharesHousehold ? household!.postcode : `${town.slice(0, 2)}${1 + Math.floor(random() * 20)} ${Math.floor(random() * 10)}${pick('abdefghjlnpqrstuwxyz'.split(''))}${pick('abdefghjlnpqrstuwxyz'.split(''))}`;
-    const email = sharesHousehold ? household!.email : `${chance(0.5) ? given + '.' : given[0]}${family}${chance(0.3) ? Math.floor(random() * 100) : ''}@${pick(['gmail.com', 'outlook.com', 'yahoo.co.uk', 'web.de', 'icloud.com'])}`;
+    let email = household?.email ?? '';
+    if (!sharesHousehold) {
+      const user = `${chance(0.5) ? given + '.' : given[0]}${family}`;
+      const domain = pick(['gmail.com', 'outlook.com', 'yahoo.co.uk', 'web.de', 'icloud.com']);
+      email = `${user}${chance(0.3) ? Math.floor(random() * 100) : ''}@${domain}`;
+      // A mailbox has one owner (households share theirs on purpose above): a taken address gets a number, as providers make you pick one.
+      while (emailsTaken.has(email)) email = `${user}${Math.floor(random() * 10_000)}@${domain}`;
+      emailsTaken.add(email);
+    }
     const mobile = `447${String(Math.floor(random() * 1e9)).padStart(9, '0')}`;
     const office = chance(0.25) ? pick(offices) : undefined;
     household = { email, address, postcode, town, family };

@@ -1,9 +1,12 @@
 /**
  * End-to-end ingest benchmark: N generated source records (people spread over three CSV sources that
  * overlap) go through the real path — raw record stored, mapped, resolved, golden record written — and it
- * prints records per second and peak memory of Node and PostgreSQL together.
+ * prints records per second and peak memory of Node and PostgreSQL together. Then, against everything stored,
+ * `--incremental` more records are pushed one per delivery (half of them a new source's records of people already
+ * known, half new people), by one sender and then by `--senders` at once: records per second and the latency of
+ * each, p50 / p95 / p99 (see `incremental`).
  *
- *   npm run bench:ingest -- --records 100000      (DATABASE_URL, else the embedded PostgreSQL in a temp folder)
+ *   npm run bench:ingest -- --records 100000 --incremental 2000 --senders 50   (DATABASE_URL, else the embedded PostgreSQL in a temp folder)
  */
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { execFile } from 'node:child_process';
@@ -17,8 +20,11 @@ import { migrate } from '../hub/db/migrate.js';
 import { silentLogger } from '../hub/log.js';
 import { startQueue } from '../hub/queue.js';
 import { executeRun, registerSources, requestSync, type Hub } from '../hub/sync.js';
+import { acceptRecords } from '../hub/push.js';
 
-const { values } = parseArgs({ options: { records: { type: 'string', default: '30000' }, 'page-size': { type: 'string', default: '1000' } } });
+const { values } = parseArgs({
+  options: { records: { type: 'string', default: '30000' }, 'page-size': { type: 'string', default: '1000' }, incremental: { type: 'string', default: '1000' }, senders: { type: 'string', default: '50' } },
+});
 const total = Number(values.records);
 const sources = ['erp', 'shop', 'events'];
 
@@ -54,6 +60,36 @@ async function writeSources(dir: string): Promise<void> {
   );
 }
 
+/**
+ * `count` records pushed one per delivery to the webhook source `crm` (as `POST /v1/receive/crm/rows` stores them,
+ * group commit included) by `senders` clients at once, each sending its next record when the last one is answered:
+ * even ones are an existing person's record in this new source, odd ones new people. Prints records/s and each
+ * record's latency (stored, mapped, matched against its blocks, golden record written, committed).
+ */
+async function incremental(hub: Hub, count: number, senders: number): Promise<void> {
+  const people = Math.floor(total / 2);
+  const latencies: number[] = [];
+  let next = 0;
+  const started = performance.now();
+  const sender = async () => {
+    for (let i = next++; i < count; i = next++) {
+      const person = i % 2 === 0 ? (i * 7919) % people : total + i + senders * count;
+      const id = `c${senders}-${i}`;
+      const row = { id, email: `person.${person}@example.com`, phone: `+4930${1_000_000 + person}`, name: `Person ${person}`, updated: '2025-02-01T10:00:00Z' };
+      const t = performance.now();
+      await acceptRecords(hub, 'crm', 'rows', [{ externalId: id, data: row }], { cause: 'api', actor: 'receive:crm' });
+      latencies.push(performance.now() - t);
+    }
+  };
+  await Promise.all(Array.from({ length: senders }, sender));
+  const seconds = (performance.now() - started) / 1000;
+  latencies.sort((a, b) => a - b);
+  const at = (q: number) => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))].toFixed(0);
+  console.log(
+    `incremental, ${senders} sender${senders > 1 ? 's' : ''}: ${count} records pushed one per delivery against ${total} stored: ${Math.round(count / seconds)} records/s; latency p50 ${at(0.5)} ms, p95 ${at(0.95)} ms, p99 ${at(0.99)} ms`,
+  );
+}
+
 const dir = await mkdtemp(join(tmpdir(), 'hub-bench-ingest-'));
 const pgDir = await mkdtemp(join(tmpdir(), 'hub-bench-pg-'));
 const embedded = process.env.DATABASE_URL ? undefined : await startEmbeddedPostgres(pgDir);
@@ -66,7 +102,13 @@ try {
   await migrate(pool);
   await writeSources(dir);
   const config = checkConfig(
-    { sources: sources.map((source) => ({ name: source, connector: 'csv', default_region: 'DE', mapping: 'people.yaml', config: { path: `${source}.csv`, id_column: 'id', page_size: Number(values['page-size']) } })) },
+    {
+      sources: [
+        ...sources.map((source) => ({ name: source, connector: 'csv', default_region: 'DE', mapping: 'people.yaml', config: { path: `${source}.csv`, id_column: 'id', page_size: Number(values['page-size']) } })),
+        // Where the incremental records arrive.
+        { name: 'crm', connector: 'webhook', default_region: 'DE', mapping: 'people.yaml', config: { secret: 'whsec_bench-only-secret-0123456789', streams: ['rows'] } },
+      ],
+    },
     join(dir, 'hub.config.yaml'),
   );
   await registerSources(pool, config);
@@ -94,7 +136,8 @@ try {
   await boss.stop({ graceful: false, wait: true });
   console.log(`ingest: ${read} source records → ${golden} golden records in ${seconds.toFixed(1)} s = ${Math.round(read / seconds)} records/s end to end`);
   console.log(`peak memory: node ${peakNode.toFixed(0)} MiB, postgres ${peakPostgres.toFixed(0)} MiB (${postmaster ? 'the embedded server' : 'all postgres processes on this machine'})`);
-  console.log(`reproduce: npm run bench:ingest -- --records ${total} --page-size ${values['page-size']}${process.env.DATABASE_URL ? ' (with DATABASE_URL)' : ''}`);
+  for (const senders of [1, Number(values.senders)]) await incremental(hub, Number(values.incremental), senders);
+  console.log(`reproduce: npm run bench:ingest -- --records ${total} --page-size ${values['page-size']} --incremental ${values.incremental} --senders ${values.senders}${process.env.DATABASE_URL ? ' (with DATABASE_URL)' : ''}`);
 } finally {
   await pool.end();
   await createPool(serverUrl, 1).query(`drop database if exists ${name} with (force)`).catch(() => undefined);

@@ -40,14 +40,14 @@ export const SCORE_SCALE = 1_000_000;
  * transposed letters (a little less, so the exact spelling still comes first); word similarity for a part of the name.
  */
 const nameScore = (q: string) =>
-  `greatest(similarity(hub_customer_name(data), hub_name_norm(${q})),
-            0.9 * similarity(hub_name_key(hub_customer_name(data)), hub_name_key(hub_name_norm(${q}))),
-            0.8 * word_similarity(hub_name_norm(${q}), hub_customer_name(data)))`;
-const organisationScore = (q: string) => `word_similarity(hub_name_norm(${q}), hub_name_norm(data #>> '{organisation,name}'))`;
+  `greatest(similarity(search_name, hub_name_norm(${q})),
+            0.9 * similarity(search_key, hub_name_key(hub_name_norm(${q}))),
+            0.8 * word_similarity(hub_name_norm(${q}), search_name))`;
+const organisationScore = (q: string) => `word_similarity(hub_name_norm(${q}), search_organisation)`;
 
 /**
  * Active golden records in `seq` order (stable: seq never changes), or by relevance with a name or organisation
- * search. The gin indexes serve email and phone; the trigram indexes of 0003_api.sql serve the searches (the
+ * search. The gin indexes serve email and phone; the trigram indexes of 0015_search_columns.sql serve the searches (the
  * `%` and `<%` operators, at pg_trgm's default thresholds 0.3 and 0.6).
  */
 export const listCustomers = (filter: CustomerFilter, limit: number): Statement => {
@@ -65,14 +65,13 @@ export const listCustomers = (filter: CustomerFilter, limit: number): Statement 
   if (filter.name !== undefined) {
     const q = where.param(filter.name);
     where.add(
-      () => `(hub_customer_name(data) % hub_name_norm(${q}) or hub_name_key(hub_customer_name(data)) % hub_name_key(hub_name_norm(${q}))
-              or hub_name_norm(${q}) <% hub_customer_name(data))`,
+      () => `(search_name % hub_name_norm(${q}) or search_key % hub_name_key(hub_name_norm(${q})) or hub_name_norm(${q}) <% search_name)`,
     );
     scores.push(nameScore(q));
   }
   if (filter.organisation !== undefined) {
     const q = where.param(filter.organisation);
-    where.add(() => `hub_name_norm(${q}) <% hub_name_norm(data #>> '{organisation,name}')`);
+    where.add(() => `hub_name_norm(${q}) <% search_organisation`);
     scores.push(organisationScore(q));
   }
   if (scores.length === 0) {

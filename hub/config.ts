@@ -66,6 +66,9 @@ export function checkConfig(raw: unknown, path: string, env: NodeJS.ProcessEnv =
       problems.push(`${key}.schedule: '${source.schedule}' is not a valid cron expression`);
     }
   });
+  if (config.resolution?.deterministic_rules && config.resolution.deterministic_keys) {
+    problems.push('resolution.deterministic_keys: replaced by resolution.deterministic_rules; give only deterministic_rules');
+  }
   // A source priority naming no source is most likely a typo: it would silently rank nothing.
   for (const [attribute, rule] of Object.entries(config.resolution?.survivorship?.attributes ?? {})) {
     for (const name of rule?.sources ?? []) {

@@ -52,8 +52,8 @@ export async function mapRawRecords(client: PoolClient, ids: number[], target: S
 }
 
 /** mapRawRecords for rows in hand (ordered by id), such as those a page has just stored. */
-async function mapStoredRecords(client: PoolClient, rows: RawRow[], target: SourceMapping, runId: number | null): Promise<{ touched: number[]; quarantined: number }> {
-  if (rows.length === 0) return { touched: [], quarantined: 0 };
+async function mapStoredRecords(client: PoolClient, rows: RawRow[], target: SourceMapping, runId: number | null): Promise<{ touched: number[]; quarantined: number; unmapped: Set<string> }> {
+  if (rows.length === 0) return { touched: [], quarantined: 0, unmapped: new Set() };
   const ids = rows.map((row) => Number(row.id));
   const { rows: previous } = await client.query<{ id: string; data: CanonicalRecord; observed_at: Date }>(sql.canonicalOf(ids));
   const before = new Map(previous.map((row) => [Number(row.id), row]));
@@ -65,6 +65,8 @@ async function mapStoredRecords(client: PoolClient, rows: RawRow[], target: Sour
 
   const mapped: { id: number; source: string; data: CanonicalRecord; observedAt: Date }[] = [];
   const failed: sql.QuarantineRow[] = [];
+  /** External ids of the records that do not map (quarantined now or before). */
+  const unmapped = new Set<string>();
   const closeQuarantine: number[] = [];
   const dropped: number[] = [];
   for (const row of rows) {
@@ -79,6 +81,7 @@ async function mapStoredRecords(client: PoolClient, rows: RawRow[], target: Sour
       continue;
     }
     const reason = result.errors.map((error) => `${error.field} (${error.target}): ${error.reason}`).join('; ');
+    unmapped.add(row.external_id);
     if (before.has(id)) dropped.push(id);
     if (openReason.get(id) === reason) continue;
     if (openReason.has(id)) closeQuarantine.push(id);
@@ -117,7 +120,7 @@ async function mapStoredRecords(client: PoolClient, rows: RawRow[], target: Sour
       ),
     );
   }
-  return { touched: rewritten, quarantined: failed.length };
+  return { touched: rewritten, quarantined: failed.length, unmapped };
 }
 
 /** Stores one page (raw records, rejected input), maps and resolves what changed. Call inside a transaction. Pushed records have no run. */
@@ -125,7 +128,7 @@ export async function storePage(
   client: PoolClient,
   options: { stream: string; runId: number | null; target: SourceMapping; cause: ChangeCause },
   received: RecordPage,
-): Promise<Counts> {
+): Promise<Counts & { outcomes: Map<string, RecordOutcome> }> {
   const { stream, runId, target } = options;
   // A record PostgreSQL cannot store (NUL, invalid Unicode, a huge field) is quarantined instead of failing the page.
   const page = screenPage(received);
@@ -195,11 +198,20 @@ export async function storePage(
       ),
     )).rowCount ?? 0;
   }
-  const { touched, quarantined } = await mapStoredRecords(client, stored.sort((a, b) => Number(a.id) - Number(b.id)), target, runId);
+  const { touched, quarantined, unmapped } = await mapStoredRecords(client, stored.sort((a, b) => Number(a.id) - Number(b.id)), target, runId);
   counts.quarantined = newlyRejected + quarantined;
   await resolveAndRefreshValue(client, touched, options.cause);
-  return counts;
+  const outcomes = new Map<string, RecordOutcome>();
+  for (const record of inserts) outcomes.set(record.externalId, 'created');
+  for (const record of updates) outcomes.set(record.externalId, 'updated');
+  for (const row of existing) if (!outcomes.has(row.external_id)) outcomes.set(row.external_id, 'unchanged');
+  for (const externalId of erased) outcomes.set(externalId, 'skipped');
+  for (const externalId of unmapped) outcomes.set(externalId, 'quarantined');
+  return { ...counts, outcomes };
 }
+
+/** What became of one record of a page; a record with no outcome was refused before storing (quarantined). */
+export type RecordOutcome = 'created' | 'updated' | 'unchanged' | 'skipped' | 'quarantined';
 
 /**
  * At the end of a full sweep, the records of the stream it did not see were deleted at the source: they are

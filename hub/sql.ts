@@ -164,9 +164,9 @@ export const deleteMatchKeys = (ids: number[]): Statement => ({
   values: [ids],
 });
 
-export const insertMatchKeys = (rows: { id: number; kind: string; value: string }[]): Statement => ({
-  text: `insert into match_key (raw_record_id, kind, value) select * from unnest($1::bigint[], $2::text[], $3::text[])`,
-  values: [rows.map((row) => row.id), rows.map((row) => row.kind), rows.map((row) => row.value)],
+export const insertMatchKeys = (rows: { id: number; kind: string; value: string; verified: boolean }[]): Statement => ({
+  text: `insert into match_key (raw_record_id, kind, value, verified) select * from unnest($1::bigint[], $2::text[], $3::text[], $4::boolean[])`,
+  values: [rows.map((row) => row.id), rows.map((row) => row.kind), rows.map((row) => row.value), rows.map((row) => row.verified)],
 });
 
 export const deleteInteractions = (ids: number[]): Statement => ({

@@ -129,6 +129,11 @@ export const currentMembers = (goldenIds: string[]): Statement => ({
 });
 
 /** The golden record of each record, golden ids in seq order (the survivor of a merge first). */
+export const sourcesOf = (ids: number[]): Statement => ({
+  text: 'select id, source from raw_record where id = any($1::bigint[])',
+  values: [ids],
+});
+
 export const goldensOf = (ids: number[]): Statement => ({
   text: `select m.raw_record_id as id, m.golden_id from cluster_membership m join golden_record g on g.id = m.golden_id
          where m.valid_to is null and m.raw_record_id = any($1::bigint[]) order by g.seq, m.raw_record_id`,

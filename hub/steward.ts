@@ -145,6 +145,23 @@ async function constrain(client: PoolClient, decision: DecisionRow, kind: 'must_
   await client.query(sql.insertConstraints(decision.id, kind, pairs, decision.reason, decision.actor));
 }
 
+/**
+ * The must-links of a steward's merge of two customers through `pair`: the pair itself, and each record of one customer
+ * that shares its source with a record of the other to the pair's record on that other side. Two records of one source
+ * are joined only by strong evidence (identity-resolution/deterministic-rules.ts), so without these the merge would
+ * leave such a record behind; the steward merged the customers whole.
+ */
+async function mergeLinks(client: PoolClient, left: number[], right: number[], pair: [number, number]): Promise<[number, number][]> {
+  const { rows } = await client.query<{ id: string; source: string }>(sql.sourcesOf([...left, ...right]));
+  const sourceOf = new Map(rows.map((row) => [Number(row.id), row.source]));
+  const sharesSource = (id: number, others: number[]) => others.some((other) => sourceOf.get(other) === sourceOf.get(id));
+  return [
+    pair,
+    ...right.filter((id) => id !== pair[1] && sharesSource(id, left)).map((id): [number, number] => [pair[0], id]),
+    ...left.filter((id) => id !== pair[0] && sharesSource(id, right)).map((id): [number, number] => [id, pair[1]]),
+  ];
+}
+
 /** Replaces the opposite constraints between two sets of records (a chain of them would defeat the decision). */
 async function supersedeBetween(client: PoolClient, decision: DecisionRow, kind: 'must_link' | 'cannot_link', left: number[], right: number[]): Promise<void> {
   const { rows } = await client.query<{ left: string; right: string }>(sql.constraintsBetween(kind, left, right));
@@ -200,8 +217,13 @@ export async function decidePair(pool: Pool, reviewItemId: number, action: 'merg
     });
     await client.query(sql.setReviewStatus(reviewItemId, PAIR_STATUS[action]));
     if (action === 'defer') return { decision: decisionJson(decision), customers: await goldensHolding(client, pair) };
-    await constrain(client, decision, action === 'merge' ? 'must_link' : 'cannot_link', [pair]);
-    const customers = await reResolve(client, decision, pair);
+    const [leftGolden, rightGolden] = [before.get(pair[0]), before.get(pair[1])];
+    const links =
+      action === 'merge' && leftGolden && rightGolden && leftGolden !== rightGolden
+        ? await mergeLinks(client, await membersOf(client, [leftGolden]), await membersOf(client, [rightGolden]), pair)
+        : [pair];
+    await constrain(client, decision, action === 'merge' ? 'must_link' : 'cannot_link', links);
+    const customers = await reResolve(client, decision, links.flat());
     if (action === 'keep_apart') await mustBeApart(client, [pair[0]], [pair[1]]);
     return { decision: decisionJson(decision), customers };
   });
@@ -287,7 +309,7 @@ export async function mergeCustomers(pool: Pool, ids: [string, string], reason: 
     if (left.length === 0 || right.length === 0) throw new HubError('HUB_ERR_CONFLICT', { reason: 'A customer without source records cannot be merged.' });
     const decision = await recordDecision(client, { kind: 'merge_customers', goldenIds: [...ids], rawRecordIds: [...left, ...right], reason, actor });
     await supersedeBetween(client, decision, 'cannot_link', left, right);
-    await constrain(client, decision, 'must_link', [[left[0], right[0]]]);
+    await constrain(client, decision, 'must_link', await mergeLinks(client, left, right, [left[0], right[0]]));
     return { decision: decisionJson(decision), customers: await reResolve(client, decision, [...left, ...right]) };
   });
 }

@@ -60,8 +60,16 @@ export function keptClusters(components: number[][], clusterOf: (id: number) => 
 export const pairKey = (a: number, b: number) => (a < b ? `${a}:${b}` : `${b}:${a}`);
 
 /**
+ * How strongly a join is backed: a steward's must-link always joins; a strong rule (deterministic-rules.ts) joins
+ * unless a steward's cannot-link keeps the groups apart; a weak one (a shared unverified email or phone, a score)
+ * also yields to the pairs kept apart softly (two records their own source holds as different customers).
+ */
+export type JoinStrength = 'must_link' | 'strong' | 'weak';
+
+/**
  * Groups of records joined pair by pair, where steward cannot-links (`pairKey`s) keep groups apart: a forced join
- * (a must-link) always joins; any other only when no cannot-link pair would end up in one group.
+ * (a must-link) always joins; any other only when no cannot-link pair would end up in one group, and a weak one
+ * only when no `softlyApart` pair would either.
  */
 export class ConstrainedGroups {
   private readonly groupOf = new Map<number, Set<number>>();
@@ -69,6 +77,7 @@ export class ConstrainedGroups {
   constructor(
     ids: Iterable<number>,
     private readonly cannotLink: ReadonlySet<string>,
+    private readonly softlyApart: ReadonlySet<string> = new Set(),
   ) {
     for (const id of ids) this.groupOf.set(id, new Set([id]));
   }
@@ -81,10 +90,12 @@ export class ConstrainedGroups {
     return this.groupOf.get(a) === this.groupOf.get(b);
   }
 
-  /** Joins the groups of `a` and `b`; false when they were one already or a cannot-link keeps them apart. */
-  join(a: number, b: number, force = false): boolean {
+  /** Joins the groups of `a` and `b`; false when they were one already or a constraint keeps them apart. */
+  join(a: number, b: number, strength: JoinStrength = 'weak'): boolean {
     const [ga, gb] = [this.groupOf.get(a)!, this.groupOf.get(b)!];
-    if (ga === gb || (!force && this.separated(ga, gb))) return false;
+    if (ga === gb) return false;
+    if (strength !== 'must_link' && this.separated(ga, gb, this.cannotLink)) return false;
+    if (strength === 'weak' && this.separated(ga, gb, this.softlyApart)) return false;
     const [into, from] = ga.size >= gb.size ? [ga, gb] : [gb, ga];
     for (const id of from) {
       into.add(id);
@@ -98,9 +109,9 @@ export class ConstrainedGroups {
     return [...new Set(this.groupOf.values())].map((group) => [...group].sort((x, y) => x - y));
   }
 
-  private separated(ga: Set<number>, gb: Set<number>): boolean {
-    if (this.cannotLink.size === 0) return false;
-    for (const x of ga) for (const y of gb) if (this.cannotLink.has(pairKey(x, y))) return true;
+  private separated(ga: Set<number>, gb: Set<number>, pairs: ReadonlySet<string>): boolean {
+    if (pairs.size === 0) return false;
+    for (const x of ga) for (const y of gb) if (pairs.has(pairKey(x, y))) return true;
     return false;
   }
 }

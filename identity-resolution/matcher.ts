@@ -2,21 +2,23 @@
  * The module boundary the matchers plug into: given seed records, return the components (groups of
  * records that are one customer) of everything linked to them, and of everything that shared a golden
  * record with them (so an old cluster can fall apart), and for each record what linked it.
- * This first matcher is deterministic: records that share a normalised email, phone or identifier, that
- * a steward linked (must-link), or that name a golden record (the hub's own records), are one customer,
- * unless a steward kept them apart (cannot-link). Must-links always join; every other edge joins unless the
- * union would put a cannot-link pair inside one group. Edges are joined in record-id order, so the same
- * input always gives the same clusters.
+ * This first matcher is deterministic: records that a deterministic rule matches (deterministic-rules.ts: by
+ * default a shared normalised email, phone or identifier), that a steward linked (must-link), or that name a golden
+ * record (the hub's own records), are one customer, unless a steward kept them apart (cannot-link). Must-links
+ * always join; a strong rule's edge joins unless the union would put a cannot-link pair inside one group; a weak
+ * one (an unverified email or phone) also not when it would put same-source duplicates together. Edges are joined
+ * strong first, then in record-id order, so the same input always gives the same clusters.
  */
 import type { PoolClient } from '../hub/db/database.js';
-import { ConstrainedGroups, pairKey } from './clusters.js';
-import { clusterMates, constraintsOf, goldenIdEdges, sharedKeyEdges } from './sql.js';
+import { ConstrainedGroups, connectedComponents, pairKey, type JoinStrength } from './clusters.js';
+import { DEFAULT_RULES, ruleEdges, sameSourceDuplicates, strengthOf, type RuleName, type RuleSettings } from './deterministic-rules.js';
+import { clusterMates, constraintsOf, goldenIdEdges } from './sql.js';
 
 export interface MatchResult {
   components: number[][];
   /** Per record, the keys it shares with other members (the explanation of its membership). */
   links: Map<number, string[]>;
-  /** Per record, the membership detail to store instead of `{ rule: 'shared_key', links }` (the probabilistic matcher's scores). */
+  /** Per record, the membership detail to store instead of `{ rule: 'shared_key', links }`: each link's rule (and the probabilistic matcher's scores). */
   details?: Map<number, Record<string, unknown>>;
 }
 
@@ -25,20 +27,23 @@ export type Matcher = (client: PoolClient, seed: number[]) => Promise<MatchResul
 interface Edge {
   a: number;
   b: number;
-  /** `kind:value` of a shared key; undefined for golden-id edges. */
+  rule: RuleName | 'golden_id' | 'must_link';
+  /** `kind:value` of a shared key; undefined for golden-id edges and must-links. */
   key?: string;
+  strength: JoinStrength;
 }
 
-const edge = (left: string, right: string, key?: string): Edge => {
+const edge = (left: string, right: string): { a: number; b: number } => {
   const [x, y] = [Number(left), Number(right)];
-  return { a: Math.min(x, y), b: Math.max(x, y), key };
+  return { a: Math.min(x, y), b: Math.max(x, y) };
 };
-const byRecords = (x: Edge, y: Edge) => x.a - y.a || x.b - y.b || (x.key ?? '').localeCompare(y.key ?? '');
+const byRecords = (x: { a: number; b: number }, y: { a: number; b: number }) => x.a - y.a || x.b - y.b;
+const strongFirst = (x: Edge, y: Edge) => Number(x.strength === 'weak') - Number(y.strength === 'weak') || byRecords(x, y) || (x.key ?? '').localeCompare(y.key ?? '');
 
-export const linkedComponents: Matcher = async (client, seed) => {
+export const deterministicMatcher = (settings: RuleSettings): Matcher => async (client, seed) => {
   const members = new Set<number>(seed);
   const edges: Edge[] = [];
-  const mustLinks: Edge[] = [];
+  const mustLinks: { a: number; b: number }[] = [];
   const cannotLink = new Set<string>();
   let frontier = seed;
   // Breadth-first over the match graph until no new record turns up.
@@ -50,17 +55,20 @@ export const linkedComponents: Matcher = async (client, seed) => {
         next.push(id);
       }
     };
-    const { rows: keyEdges } = await client.query<{ left: string; right: string; kind: string; value: string }>(sharedKeyEdges(frontier));
-    for (const row of keyEdges) edges.push(edge(row.left, row.right, `${row.kind}:${row.value}`));
+    for (const found of await ruleEdges(client, frontier, settings.rules)) {
+      edges.push({ ...found, strength: strengthOf(found.rule) });
+      reach(found.a);
+      reach(found.b);
+    }
     const { rows: goldenEdges } = await client.query<{ left: string; right: string }>(goldenIdEdges(frontier));
-    for (const row of goldenEdges) edges.push(edge(row.left, row.right));
+    for (const row of goldenEdges) edges.push({ ...edge(row.left, row.right), rule: 'golden_id', strength: strengthOf('golden_id') });
     const { rows: constraints } = await client.query<{ kind: string; left: string; right: string }>(constraintsOf(frontier));
     for (const row of constraints) {
       if (row.kind === 'must_link') mustLinks.push(edge(row.left, row.right));
       else cannotLink.add(pairKey(Number(row.left), Number(row.right)));
     }
     // A kept-apart record is recomputed too: it may have to leave the cluster of the record it was kept apart from.
-    for (const found of [...keyEdges, ...goldenEdges, ...constraints]) {
+    for (const found of [...goldenEdges, ...constraints]) {
       reach(Number(found.left));
       reach(Number(found.right));
     }
@@ -70,19 +78,24 @@ export const linkedComponents: Matcher = async (client, seed) => {
     frontier = next;
   }
 
-  const groups = new ConstrainedGroups(members, cannotLink);
-  for (const must of mustLinks.sort(byRecords)) groups.join(must.a, must.b, true);
-  const links = new Map<number, Set<string>>();
-  for (const { a, b, key } of edges.sort(byRecords)) {
-    if (!groups.together(a, b) && !groups.join(a, b)) continue;
-    if (!key) continue;
-    for (const id of [a, b]) {
-      if (!links.has(id)) links.set(id, new Set());
-      links.get(id)!.add(key);
-    }
+  const ids = [...members];
+  const reachable = connectedComponents(ids, [...edges, ...mustLinks].map(({ a, b }) => [a, b]));
+  const groups = new ConstrainedGroups(members, cannotLink, await sameSourceDuplicates(client, reachable, settings));
+  const links = new Map<number, Map<number, Edge>>();
+  const musts: Edge[] = mustLinks.sort(byRecords).map((must) => ({ ...must, rule: 'must_link', strength: 'must_link' }));
+  for (const found of [...musts, ...edges.sort(strongFirst)]) {
+    const { a, b } = found;
+    if (!groups.join(a, b, found.strength)) continue;
+    // What linked each record: the edges that joined (a spanning forest, so a large cluster stores few).
+    for (const [self, other] of [[a, b], [b, a]]) links.set(self, (links.get(self) ?? new Map<number, Edge>()).set(other, found));
   }
+  const partners = (id: number) => [...(links.get(id) ?? new Map<number, Edge>())].sort(([x], [y]) => x - y);
   return {
     components: groups.components(),
-    links: new Map([...links].map(([id, keys]) => [id, [...keys].sort()])),
+    links: new Map(ids.map((id) => [id, [...new Set(partners(id).flatMap(([, found]) => (found.key ? [found.key] : [])))].sort()])),
+    details: new Map(ids.map((id) => [id, { rule: 'deterministic', links: partners(id).map(([other, found]) => ({ with: other, rule: found.rule, ...(found.key ? { key: found.key } : {}) })) }])),
   };
 };
+
+/** The deterministic matcher with its default rules. */
+export const linkedComponents: Matcher = deterministicMatcher({ rules: DEFAULT_RULES.deterministic, sameSourceDuplicates: 'strong_evidence' });

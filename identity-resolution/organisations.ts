@@ -16,6 +16,7 @@ import type { CanonicalRecord } from '../openapi/generated/canonical-record.gen.
 import { connectedComponents, keptClusters, type ClusterRef } from './clusters.js';
 import { stableStringify } from '../hub/stable-json.js';
 import * as sql from './sql.js';
+import { FREE_MAIL_DOMAINS } from './free-mail.js';
 
 export type OrganisationKeyKind = 'name' | 'domain' | 'vat' | 'registration';
 
@@ -39,15 +40,6 @@ export interface CanonicalRow {
   data: CanonicalRecord;
   observed_at: Date;
 }
-
-/** Mail providers whose addresses say nothing about a person's employer. */
-export const FREE_MAIL_DOMAINS: ReadonlySet<string> = new Set([
-  'gmail.com', 'googlemail.com', 'outlook.com', 'outlook.de', 'hotmail.com', 'hotmail.de', 'hotmail.co.uk', 'hotmail.fr', 'live.com',
-  'live.de', 'live.co.uk', 'msn.com', 'yahoo.com', 'yahoo.de', 'yahoo.co.uk', 'yahoo.fr', 'ymail.com', 'icloud.com', 'me.com', 'mac.com',
-  'aol.com', 'aol.de', 'gmx.de', 'gmx.net', 'gmx.at', 'gmx.ch', 'gmx.com', 'web.de', 't-online.de', 'freenet.de', 'arcor.de', 'posteo.de',
-  'mailbox.org', 'proton.me', 'protonmail.com', 'pm.me', 'mail.com', 'mail.ru', 'yandex.ru', 'yandex.com', 'zoho.com', 'fastmail.com',
-  'tutanota.com', 'orange.fr', 'free.fr', 'laposte.net', 'wanadoo.fr', 'libero.it', 'btinternet.com', 'qq.com', '163.com', 'naver.com',
-]);
 
 /**
  * Legal forms, after dots are dropped and "&" spelled "and" ("S.A." → "sa", "GmbH & Co. KG" → "gmbh and co kg"):

@@ -17,9 +17,10 @@
 import { inTransaction, type Pool, type PoolClient } from '../hub/db/database.js';
 import type { HubConfig } from '../openapi/generated/hub-config.gen.js';
 import type { CanonicalRecord } from '../openapi/generated/canonical-record.gen.js';
-import { linkedComponents, type Matcher, type MatchResult } from './matcher.js';
+import { deterministicMatcher, type Matcher, type MatchResult } from './matcher.js';
 import { takesPartInResolution } from './match-keys.js';
-import { ConstrainedGroups, pairKey } from './clusters.js';
+import { ConstrainedGroups, connectedComponents, pairKey } from './clusters.js';
+import { DEFAULT_RULES, ruleEdges, sameSourceDuplicates, strengthOf, type RuleName, type RuleSettings } from './deterministic-rules.js';
 import {
   COMPARISONS,
   DEFAULT_CONFIG,
@@ -39,20 +40,29 @@ import {
 import * as sql from './sql.js';
 
 export type MatcherName = 'deterministic' | 'probabilistic';
-export type DeterministicKey = 'email' | 'phone' | 'identifier';
+type ResolutionConfig = NonNullable<HubConfig['resolution']>;
 
-export interface ResolutionSettings {
+export interface ResolutionSettings extends RuleSettings {
   matcher: MatcherName;
-  deterministicKeys: DeterministicKey[];
   minTrainingRecords: number;
 }
 
 export const MATCH_CONFIG = DEFAULT_CONFIG;
 
+/**
+ * `deterministic_keys`, the probabilistic matcher's setting before the rules: the keys that linked without scoring.
+ * Read as those rules (an identifier inside one source or across) after `verified_email`.
+ */
+function legacyRules(keys: ResolutionConfig['deterministic_keys']): RuleName[] | undefined {
+  return keys && ['verified_email', ...keys.flatMap((key): RuleName[] => (key === 'identifier' ? ['same_source_id', 'identifier'] : [key]))];
+}
+
 export function resolutionSettings(config: HubConfig['resolution'] = {}): ResolutionSettings {
+  const matcher = config.matcher ?? 'probabilistic';
   return {
-    matcher: config.matcher ?? 'probabilistic',
-    deterministicKeys: config.deterministic_keys ?? ['identifier'],
+    matcher,
+    rules: config.deterministic_rules ?? (matcher === 'probabilistic' ? legacyRules(config.deterministic_keys) : undefined) ?? DEFAULT_RULES[matcher],
+    sameSourceDuplicates: config.same_source_duplicates ?? 'strong_evidence',
     minTrainingRecords: config.min_training_records ?? 1000,
   };
 }
@@ -60,20 +70,21 @@ export function resolutionSettings(config: HubConfig['resolution'] = {}): Resolu
 /** Stores the configured matcher where every process's resolver reads it (called at boot). */
 export async function saveResolutionSettings(db: Pool | PoolClient, config: HubConfig['resolution']): Promise<ResolutionSettings> {
   const settings = resolutionSettings(config);
-  await db.query(sql.saveResolutionSetting(settings.matcher, { deterministic_keys: settings.deterministicKeys, min_training_records: settings.minTrainingRecords }));
+  const stored: ResolutionConfig = { deterministic_rules: settings.rules, same_source_duplicates: settings.sameSourceDuplicates, min_training_records: settings.minTrainingRecords };
+  await db.query(sql.saveResolutionSetting(settings.matcher, stored));
   return settings;
 }
 
 export async function loadResolutionSettings(db: Pool | PoolClient): Promise<ResolutionSettings> {
-  const { rows } = await db.query<{ matcher: MatcherName; settings: { deterministic_keys?: DeterministicKey[]; min_training_records?: number } }>(sql.resolutionSetting());
+  const { rows } = await db.query<{ matcher: MatcherName; settings: ResolutionConfig }>(sql.resolutionSetting());
   const row = rows[0];
-  return resolutionSettings(row ? { matcher: row.matcher, ...row.settings } : {});
+  return resolutionSettings(row ? { ...row.settings, matcher: row.matcher } : {});
 }
 
 /** The resolver's default: the matcher the configuration names. */
 export const configuredMatcher: Matcher = async (client, seed) => {
   const settings = await loadResolutionSettings(client);
-  return settings.matcher === 'probabilistic' ? probabilisticMatcher(settings)(client, seed) : linkedComponents(client, seed);
+  return settings.matcher === 'probabilistic' ? probabilisticMatcher(settings)(client, seed) : deterministicMatcher(settings)(client, seed);
 };
 
 // --- The model ------------------------------------------------------------------------------------------
@@ -221,7 +232,7 @@ export async function currentModel(client: PoolClient, settings: ResolutionSetti
 export interface ExplanationJson {
   left: string;
   right: string;
-  attributes: { comparison: string; level: number; label: string; weight: number; tf_adjustment: number; value?: string; m?: number; u?: number }[];
+  attributes: { comparison: string; level: number; label: string; weight: number; tf_adjustment: number; value?: string; m?: number; u?: number; counted?: false }[];
   prior_weight: number;
   match_weight: number;
   probability: number;
@@ -241,6 +252,7 @@ export function explanationJson(explanation: PairExplanation): ExplanationJson {
       tf_adjustment: round(a.tfAdjustment),
       ...(a.value !== undefined ? { value: a.value } : {}),
       ...(a.m !== undefined ? { m: a.m, u: a.u } : {}),
+      ...(a.counted === false ? { counted: false as const } : {}),
     })),
     prior_weight: round(explanation.priorWeight),
     match_weight: round(explanation.matchWeight),
@@ -270,6 +282,12 @@ async function writeBlockKeys(client: PoolClient, ids: number[]): Promise<void> 
   await client.query(sql.insertBlockKeys(rows));
 }
 
+/** A pair's match weight without its email and phone comparisons: the evidence beyond a shared contact key. */
+export function weightWithoutContacts(model: FellegiSunterModel, a: PreparedRecord, b: PreparedRecord): number {
+  const { attributes, matchWeight } = model.explain(a, b);
+  return attributes.filter((attribute) => attribute.comparison === 'email' || attribute.comparison === 'phone').reduce((weight, attribute) => weight - attribute.weight - attribute.tfAdjustment, matchWeight);
+}
+
 interface Scored {
   a: number;
   b: number;
@@ -289,7 +307,8 @@ export function probabilisticMatcher(settings: ResolutionSettings): Matcher {
       for (const [id, record] of await preparedRecords(client, missing)) prepared.set(id, record);
     };
     const members = new Set<number>(seed);
-    const forced = new Map<string, { a: number; b: number; label: string }>();
+    // Pairs a deterministic rule (or a golden id) links without scoring.
+    const forced = new Map<string, { a: number; b: number; rule: RuleName | 'golden_id'; key?: string }>();
     const mustLink: [number, number][] = [];
     const cannotLink = new Set<string>();
     const scored = new Map<string, Scored>();
@@ -321,21 +340,17 @@ export function probabilisticMatcher(settings: ResolutionSettings): Matcher {
       const { rows: keyless } = await client.query<{ id: string }>(sql.recordsWithoutBlockKeys(frontier));
       await writeBlockKeys(client, keyless.map((row) => Number(row.id)));
 
-      const kinds = settings.deterministicKeys;
-      if (kinds.length > 0) {
-        const { rows } = await client.query<{ left: string; right: string; kind: string; value: string }>(sql.sharedKeyEdgesOfKinds(frontier, kinds));
-        for (const edge of rows) {
-          const [a, b] = [Number(edge.left), Number(edge.right)];
-          reach(b);
-          forced.set(pairKey(a, b), { a: Math.min(a, b), b: Math.max(a, b), label: `${edge.kind}:${edge.value}` });
-        }
+      for (const edge of await ruleEdges(client, frontier, settings.rules)) {
+        reach(edge.a);
+        reach(edge.b);
+        forced.set(pairKey(edge.a, edge.b), edge);
       }
       const { rows: golden } = await client.query<{ left: string; right: string }>(sql.goldenIdEdges(frontier));
       for (const edge of golden) {
         const [a, b] = [Number(edge.left), Number(edge.right)];
         reach(a);
         reach(b);
-        if (!forced.has(pairKey(a, b))) forced.set(pairKey(a, b), { a: Math.min(a, b), b: Math.max(a, b), label: 'golden_id' });
+        if (!forced.has(pairKey(a, b))) forced.set(pairKey(a, b), { a: Math.min(a, b), b: Math.max(a, b), rule: 'golden_id' });
       }
       const { rows: constraints } = await client.query<{ kind: string; left: string; right: string }>(sql.constraintsOf(frontier));
       for (const constraint of constraints) {
@@ -387,17 +402,30 @@ export function probabilisticMatcher(settings: ResolutionSettings): Matcher {
     const index = new Map(ids.map((id, i) => [id, i]));
     const inside = (pair: { a: number; b: number }) => index.has(pair.a) && index.has(pair.b);
 
-    // Must-links always; deterministic edges unless a cannot-link would end up inside the group.
-    const joined = new ConstrainedGroups(ids, cannotLink);
+    // Same-source duplicates (deterministic-rules.ts) among records that could end up together; a score that links
+    // without their email and phone is strong enough evidence to join them.
+    const linking = [...scored.values()].filter((pair) => inside(pair) && pair.probability >= linkProbability);
+    const reachable = connectedComponents(ids, [...forced.values(), ...linking].filter(inside).map((pair): [number, number] => [pair.a, pair.b]).concat(mustLink.filter(([a, b]) => index.has(a) && index.has(b))));
+    const duplicates = await sameSourceDuplicates(client, reachable, settings);
+    for (const key of duplicates) {
+      const pair = scored.get(key);
+      if (pair && pair.probability >= linkProbability && model.probability(weightWithoutContacts(model, prepared.get(pair.a)!, prepared.get(pair.b)!)) >= linkProbability) duplicates.delete(key);
+    }
+
+    // Must-links always; deterministic edges unless a cannot-link would end up inside the group (weak ones: or duplicates).
+    const joined = new ConstrainedGroups(ids, cannotLink, duplicates);
     const links: [number, number][] = [];
     for (const [a, b] of mustLink) {
       if (!index.has(a) || !index.has(b)) continue;
       links.push([a, b]);
-      joined.join(a, b, true);
+      joined.join(a, b, 'must_link');
     }
-    for (const edge of [...forced.values()].filter(inside).sort((x, y) => x.a - y.a || x.b - y.b)) {
-      if (joined.join(edge.a, edge.b)) links.push([edge.a, edge.b]);
+    const weakLast = (x: { rule: string }) => Number(strengthOf(x.rule as RuleName) === 'weak');
+    for (const edge of [...forced.values()].filter(inside).sort((x, y) => weakLast(x) - weakLast(y) || x.a - y.a || x.b - y.b)) {
+      if (joined.join(edge.a, edge.b, strengthOf(edge.rule))) links.push([edge.a, edge.b]);
     }
+    // Duplicates not joined by a rule are kept apart from scores too, however they chain.
+    const apart = [...duplicates].map((key) => key.split(':').map(Number)).filter(([a, b]) => !joined.together(a, b));
 
     const pairs = [...scored.values()]
       .filter((pair) => inside(pair) && pair.probability >= reviewProbability)
@@ -427,23 +455,24 @@ export function probabilisticMatcher(settings: ResolutionSettings): Matcher {
       probability,
       {
         mustLink: links.map(([a, b]) => [index.get(a)!, index.get(b)!]),
-        cannotLink: [...cannotLink].map((key) => key.split(':').map(Number)).filter(([a, b]) => index.has(a) && index.has(b)).map(([a, b]) => [index.get(a)!, index.get(b)!]),
+        cannotLink: [...[...cannotLink].map((key) => key.split(':').map(Number)), ...apart].filter(([a, b]) => index.has(a) && index.has(b)).map(([a, b]) => [index.get(a)!, index.get(b)!]),
       },
       { ...MATCH_CONFIG.thresholds, ...MATCH_CONFIG.clustering },
     );
 
     // What linked each record: the pair, its rule or its weight and probability.
-    const details = new Map<number, { with: number; rule: string; weight: number | null; probability: number }[]>();
+    const details = new Map<number, { with: number; rule: string; key?: string; weight: number | null; probability: number }[]>();
     for (const link of clustering.links) {
       const [a, b] = [ids[link.i], ids[link.j]];
       const key = pairKey(a, b);
-      const rule = forced.get(key)?.label ?? (Number.isFinite(link.weight) ? 'score' : 'must_link');
+      const rule = forced.get(key)?.rule ?? (Number.isFinite(link.weight) ? 'score' : 'must_link');
+      const sharedKey = forced.get(key)?.key;
       const pair = scored.get(key);
       const weight = Number.isFinite(link.weight) ? round(link.weight) : pair ? round(pair.weight) : null;
       const p = Number.isFinite(link.weight) ? link.probability : (pair?.probability ?? 1);
       for (const [self, other] of [[a, b], [b, a]]) {
         if (!details.has(self)) details.set(self, []);
-        details.get(self)!.push({ with: other, rule, weight, probability: p });
+        details.get(self)!.push({ with: other, rule, ...(sharedKey ? { key: sharedKey } : {}), weight, probability: p });
       }
     }
 
@@ -453,6 +482,12 @@ export function probabilisticMatcher(settings: ResolutionSettings): Matcher {
     for (const review of clustering.reviews) {
       const [a, b] = [ids[review.i], ids[review.j]];
       reviews.push({ left: Math.min(a, b), right: Math.max(a, b), probability: review.probability, weight: review.weight, reason: review.reason, explanation: explain(Math.min(a, b), Math.max(a, b)) });
+    }
+    // Duplicates kept apart that the score would link or review: the steward decides.
+    for (const [a, b] of apart) {
+      const pair = scored.get(pairKey(a, b));
+      if (!pair || pair.probability < reviewProbability || cannotLink.has(pairKey(a, b))) continue;
+      if (clustering.clusterOf[index.get(a)!] !== clustering.clusterOf[index.get(b)!]) reviews.push({ left: pair.a, right: pair.b, probability: pair.probability, weight: pair.weight, reason: 'same_source', explanation: explain(pair.a, pair.b) });
     }
     for (const pair of scored.values()) {
       if (inside(pair) || pair.probability < reviewProbability || pair.probability >= linkProbability || cannotLink.has(pairKey(pair.a, pair.b))) continue;
@@ -474,7 +509,7 @@ export function probabilisticMatcher(settings: ResolutionSettings): Matcher {
     });
     return {
       components: [...groups.values()],
-      links: new Map([...details].map(([id, list]) => [id, list.map((link) => (link.rule === 'score' ? `score:${link.with}` : `${link.rule}`)).sort()])),
+      links: new Map([...details].map(([id, list]) => [id, list.map((link) => (link.rule === 'score' ? `score:${link.with}` : link.key ? `${link.rule}:${link.key}` : link.rule)).sort()])),
       details: new Map(ids.map((id) => [id, { rule: 'probabilistic', links: (details.get(id) ?? []).sort((x, y) => x.with - y.with) }])),
     };
   };

@@ -8,17 +8,33 @@ export const RESOLVE_LOCK = 7_301_002;
 export const lockResolution = (): Statement => ({ text: 'select pg_advisory_xact_lock($1)', values: [RESOLVE_LOCK] });
 
 /**
+ * The pairs of records of `ids` sharing a key of `kinds` (email, phone, identifier; of `verifiedOnly` kinds only keys
+ * both verified), with whether both records verified it and whether both come from one source: the edges of the deterministic rules (deterministic-rules.ts).
  * The keys of `ids` and, per key, the other records holding it: one index probe each. `offset 0` keeps the
  * lookups apart from the join, because on a growing table whose statistics lag (a bulk load) the planner
- * otherwise sorts or hashes all of match_key on every page.
+ * otherwise sorts or hashes all of match_key on every page; the kinds are filtered outside it, so that the probe
+ * stays on the record's index instead of walking the primary key of every email (kind leads it).
  */
-const keyNeighbours = (kindFilter: string) => `select a.raw_record_id as left, b.raw_record_id as right, a.kind, a.value
+export const ruleKeyEdges = (ids: number[], kinds: string[], verifiedOnly: string[]): Statement => ({
+  text: `select a.raw_record_id as left, b.raw_record_id as right, a.kind, a.value, a.verified and b.verified as verified, l.source = r.source as same_source
          from unnest($1::bigint[]) as seed(id)
-         cross join lateral (select raw_record_id, kind, value from match_key where raw_record_id = seed.id${kindFilter} offset 0) a
-         cross join lateral (select raw_record_id from match_key m where m.kind = a.kind and m.value = a.value and m.raw_record_id <> a.raw_record_id offset 0) b`;
+         cross join lateral (select raw_record_id, kind, value, verified from match_key where raw_record_id = seed.id offset 0) a
+         cross join lateral (select raw_record_id, verified from match_key m
+                             where m.kind = a.kind and m.value = a.value and m.raw_record_id <> a.raw_record_id and (m.verified or m.kind <> all($3::text[])) offset 0) b
+         join canonical_record l on l.raw_record_id = a.raw_record_id join canonical_record r on r.raw_record_id = b.raw_record_id
+         where a.kind = any($2::text[]) and (a.verified or a.kind <> all($3::text[]))`,
+  values: [ids, kinds, verifiedOnly],
+});
 
-/** Pairs of records that share a key, for records in `ids` (edges of the match graph). */
-export const sharedKeyEdges = (ids: number[]): Statement => ({ text: keyNeighbours(''), values: [ids] });
+/** The identifiers (`scheme=value` keys) of `ids` with their source, except the hub's golden ids (read by record, as above). */
+export const identifiersOf = (ids: number[]): Statement => ({
+  text: `select m.raw_record_id as id, c.source, m.value
+         from (select raw_record_id, kind, value from match_key where raw_record_id = any($1::bigint[]) offset 0) m
+         join canonical_record c on c.raw_record_id = m.raw_record_id
+         where m.kind = 'identifier' and m.value not like $2 || '=%'
+         order by m.raw_record_id, m.value`,
+  values: [ids, GOLDEN_ID_SCHEME],
+});
 
 /**
  * Records that name a golden record (GOLDEN_ID_SCHEME) link to its current members; a merged-away id
@@ -224,9 +240,6 @@ export const blockCandidates = (ids: number[], maxBlock: number): Statement => (
          where a.raw_record_id = any($1::bigint[])`,
   values: [ids, maxBlock],
 });
-
-/** Like sharedKeyEdges, for the key kinds that link without scoring. */
-export const sharedKeyEdgesOfKinds = (ids: number[], kinds: string[]): Statement => ({ text: keyNeighbours(' and kind = any($2::text[])'), values: [ids, kinds] });
 
 /** Steward constraints (both kinds) touching `ids`. */
 export const constraintsOf = (ids: number[]): Statement => ({

@@ -174,6 +174,37 @@ describe('compileMapping', () => {
     });
   });
 
+  it('takes verified from a field of the record: a boolean, true/false text, or unknown when empty', () => {
+    const fields = [
+      { target: 'person.email', from: 'email', transforms: ['email'], verified_from: 'verifiedEmail' },
+      { target: 'identifier', from: 'id', scheme: 'shop:id', verified_from: 'account.confirmed' },
+    ];
+    const map = (data: Record<string, unknown>) => record(mapWith(fields, { email: 'Amy@Example.com', id: 7, ...data }));
+    expect(map({ verifiedEmail: true, account: { confirmed: false } })).toEqual({
+      person: { emails: [{ address: 'amy@example.com', verified: true }] },
+      identifiers: [{ scheme: 'shop:id', value: '7', verified: false }],
+    });
+    expect(map({ verifiedEmail: ' FALSE ', account: { confirmed: 'true' } })).toEqual({
+      person: { emails: [{ address: 'amy@example.com', verified: false }] },
+      identifiers: [{ scheme: 'shop:id', value: '7', verified: true }],
+    });
+    // Missing, null or blank: the source does not say, so neither does the record.
+    for (const unknown of [{}, { verifiedEmail: null, account: {} }, { verifiedEmail: ' ', account: { confirmed: '' } }]) {
+      expect(map(unknown)).toEqual({ person: { emails: [{ address: 'amy@example.com' }] }, identifiers: [{ scheme: 'shop:id', value: '7' }] });
+    }
+  });
+
+  it('reports a verified_from field that holds no boolean, naming the field, and leaves the value out', () => {
+    const fields = [{ target: 'person.email', from: 'email', transforms: ['email'], verified_from: 'verifiedEmail' }];
+    for (const flag of ['yes', 1, { at: 'now' }]) {
+      expect(errors(mapWith(fields, { email: 'amy@example.com', verifiedEmail: flag }))).toEqual([
+        { field: 'email', target: 'person.email', reason: `verified_from 'verifiedEmail': '${typeof flag === 'string' ? flag : JSON.stringify(flag)}' is not true or false` },
+      ]);
+    }
+    // An empty value is left out before its flag is read: nothing to verify.
+    expect(record(mapWith(fields, { email: '', verifiedEmail: 'yes' }))).toEqual({});
+  });
+
   it('leaves out every empty target: no empty objects or arrays', () => {
     const mapping = compileMapping(parseMapping(crmMapping, 'crm.yaml'));
     const blank = Object.fromEntries(Object.keys(crmRow).map((key) => [key, ' ']));
@@ -419,6 +450,18 @@ streams:
     ]);
   });
 
+  it('allows verified_from only for identifiers, emails and phones, and not together with verified', () => {
+    expect(issues(oneRule({ target: 'person.family_name', from: 'b', verified_from: 'c' }))).toEqual([
+      { path: 'streams.rows.fields[1].verified_from', reason: 'is only allowed for targets identifier, person.email and person.phone' },
+    ]);
+    expect(issues(oneRule({ target: 'person.email', from: 'b', verified: true, verified_from: 'c' }))).toEqual([
+      { path: 'streams.rows.fields[1].verified_from', reason: "cannot be combined with 'verified' (a constant): use one of the two" },
+    ]);
+    expect(issues(oneRule({ target: 'person.phone', from: 'b', verified_from: '' }))).toEqual([
+      { path: 'streams.rows.fields[1].verified_from', reason: 'must NOT have fewer than 1 characters' },
+    ]);
+  });
+
   it('allows one rule per single-valued target', () => {
     expect(issues(oneRule({ target: 'person.given_name', from: 'b' }))).toEqual([
       {
@@ -439,7 +482,7 @@ streams:
 
   it('refuses unknown keys, missing keys and wrong types', () => {
     expect(issues(oneRule({ target: 'person.family_name', form: 'b' }))).toEqual([
-      { path: 'streams.rows.fields[1].form', reason: 'is not a known key (expected one of: target, from, value, transforms, required, scheme, verified)' },
+      { path: 'streams.rows.fields[1].form', reason: 'is not a known key (expected one of: target, from, value, transforms, required, scheme, verified, verified_from)' },
     ]);
     expect(issues({ streams: { rows: { fields: [{ from: 'a', required: 'yes' }] } } })).toEqual([
       { path: 'streams.rows.fields[0].target', reason: 'is required' },

@@ -139,8 +139,11 @@ function streamIssues(stream: string, rules: FieldRule[]): ConfigIssue[] {
     }
     if (rule.target === 'identifier' && rule.scheme === undefined) issues.push({ path: `${at}.scheme`, reason: "is required for target 'identifier'" });
     if (rule.target !== 'identifier' && rule.scheme !== undefined) issues.push({ path: `${at}.scheme`, reason: "is only allowed for target 'identifier'" });
-    if (rule.verified !== undefined && !multiValued.has(rule.target)) {
-      issues.push({ path: `${at}.verified`, reason: 'is only allowed for targets identifier, person.email and person.phone' });
+    for (const key of ['verified', 'verified_from'] as const) {
+      if (rule[key] !== undefined && !multiValued.has(rule.target)) issues.push({ path: `${at}.${key}`, reason: 'is only allowed for targets identifier, person.email and person.phone' });
+    }
+    if (rule.verified !== undefined && rule.verified_from !== undefined) {
+      issues.push({ path: `${at}.verified_from`, reason: "cannot be combined with 'verified' (a constant): use one of the two" });
     }
     const earlier = firstRule.get(rule.target);
     if (earlier !== undefined && !multiValued.has(rule.target)) {
@@ -178,7 +181,8 @@ interface CompiledRule {
   steps: { run: Transform<unknown>; options: object }[];
   required: boolean;
   scheme?: string;
-  verified?: boolean;
+  /** Whether the source verified the value: a constant, or read from the record (`verified_from`). */
+  verified(data: Record<string, unknown>): { value: boolean | undefined } | { reason: string };
   /** The target's schema in the canonical model: a value that passes it passes the record's validation. */
   check: ValidateFunction;
   /** Whether the canonical value is text, so numbers and booleans from JSON sources become strings. */
@@ -222,9 +226,25 @@ function compileRule(rule: FieldRule): CompiledRule {
     }),
     required: rule.required ?? false,
     scheme: rule.scheme,
-    verified: rule.verified,
+    verified: verifiedReader(rule),
     check: ajv.getSchema(`CanonicalRecord#${place}`)!,
     text: schema.type === 'string',
+  };
+}
+
+const verifiedTexts: Record<string, boolean> = { true: true, false: false };
+
+/** The `verified` of a rule: its constant, or the record's field named by `verified_from`, which must hold a boolean. */
+function verifiedReader(rule: FieldRule): CompiledRule['verified'] {
+  const { verified, verified_from: path } = rule;
+  if (path === undefined) return () => ({ value: verified });
+  return (data) => {
+    const flag = readField(data, path);
+    if (isEmpty(flag)) return { value: undefined };
+    if (typeof flag === 'boolean') return { value: flag };
+    // CSV and form-encoded sources carry booleans as text.
+    const text = typeof flag === 'string' ? verifiedTexts[flag.trim().toLowerCase()] : undefined;
+    return text === undefined ? { reason: `verified_from '${path}': ${quote(flag)} is not true or false` } : { value: text };
   };
 }
 
@@ -302,7 +322,12 @@ export function compileMapping(doc: MappingDocument): CompiledMapping {
       }
       if (result.value === undefined) continue;
       const text = result.value as string;
-      const verified = rule.verified === undefined ? {} : { verified: rule.verified };
+      const flag = rule.verified(data);
+      if ('reason' in flag) {
+        errors.push({ field: rule.field, target: rule.target, reason: flag.reason });
+        continue;
+      }
+      const verified = flag.value === undefined ? {} : { verified: flag.value };
       if (rule.target === 'person.email') emails.push({ address: text, ...verified });
       else if (rule.target === 'person.phone') phones.push({ number: text, ...verified });
       else if (rule.target === 'identifier') identifiers.push({ scheme: rule.scheme!, value: text, ...verified });

@@ -9,7 +9,7 @@ import { registerSources, type Hub } from '../hub/sync.js';
 import { checkConfig } from '../hub/config.js';
 import { silentLogger } from '../hub/log.js';
 import { resolveAndRefreshValue } from '../hub/customer-value.js';
-import { rebuildClusters, saveResolutionSettings } from '../identity-resolution/probabilistic-matcher.js';
+import { explanationJson, rebuildClusters, saveResolutionSettings } from '../identity-resolution/probabilistic-matcher.js';
 import { createTestDatabase, type TestDatabase } from './helpers/db.js';
 import { bearer, buildTestApp } from './helpers/app.js';
 import { goldenOf, ingest as ingestFlat, rawRecordId } from './helpers/pipeline.js';
@@ -246,5 +246,22 @@ describe('hub resolve --full', () => {
     expect(await clusters()).toEqual(expected);
     await rebuildClusters(db.pool, resolveAndRefreshValue, { batchSize: 2 });
     expect(await snapshot()).toEqual(once);
+  });
+});
+
+describe('the explanation the API gives', () => {
+  it('marks household evidence that does not count, so that the counted weights add up to match_weight', () => {
+    const attribute = (comparison: string, weight: number, counted?: false) => ({ comparison, level: 0, label: 'exact', weight, tfAdjustment: 0, ...(counted === false ? { counted } : {}) });
+    const json = explanationJson({
+      left: '1',
+      right: '2',
+      attributes: [attribute('given_name', -5.6), attribute('family_name', 9.8), attribute('email', 9.8), attribute('address', 9.8, false), attribute('city', 3.1, false)],
+      priorWeight: -13,
+      matchWeight: -5.6 + 9.8 + 9.8,
+      probability: 0.01,
+    });
+    expect(json.attributes.filter((a) => a.counted === false).map((a) => a.comparison)).toEqual(['address', 'city']);
+    const counted = json.attributes.filter((a) => a.counted !== false).reduce((sum, a) => sum + a.weight + a.tf_adjustment, 0);
+    expect(counted).toBeCloseTo(json.match_weight, 6);
   });
 });

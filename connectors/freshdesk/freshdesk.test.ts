@@ -220,6 +220,10 @@ describe('freshdesk: default mapping', () => {
     });
     expect(custom.ok && custom.record.interactions?.[0].status).toBe('custom');
     expect(contact).toMatchObject({ ok: true, record: { identifiers: [{ scheme: 'freshdesk:contact_id', value: '1' }], person: { given_name: 'Ana María', family_name: 'Pérez', job_title: 'Office manager' } } });
+    // A contact's email is verified when the contact is (`active`); the requester of a ticket does not say.
+    expect(contact.ok && contact.record.person?.emails).toEqual([{ address: 'ana.perez@example.com', verified: true }]);
+    const unverified = mapping.map('contacts', load('contacts-page-2.json')[0], { ...ctx, stream: 'contacts' });
+    expect(unverified.ok && unverified.record.person?.emails).toEqual([{ address: 'chloe@example.fr', verified: false }]);
     expect(company).toMatchObject({ ok: true, record: { organisation: { name: 'SuperNova', domain: 'supernova.example.com' } } });
   });
 });

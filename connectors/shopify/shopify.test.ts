@@ -225,11 +225,14 @@ describe('shopify: default mapping', () => {
       ok: true,
       record: {
         identifiers: [{ scheme: 'shopify:customer_id', value: '207119551', verified: true }],
-        person: { given_name: 'Bob', family_name: 'Norman', emails: [{ address: 'bob.norman@mail.example.com' }], phones: [{ number: '+16136120707' }] },
+        person: { given_name: 'Bob', family_name: 'Norman', emails: [{ address: 'bob.norman@mail.example.com', verified: true }], phones: [{ number: '+16136120707' }] },
         consent: [{ channel: 'email_marketing', status: 'opt_in', at: '2024-04-30T12:00:00.000Z' }],
       },
     });
     expect(jane).toMatchObject({ ok: true });
+    // verifiedEmail false: the address is kept, marked unverified.
+    const ana = mapping.map('customers', load('customers-page-2.json').data.customers.nodes[0], ctx);
+    expect(ana.ok && ana.record.person?.emails).toEqual([{ address: 'ana@example.com.br', verified: false }]);
     expect(jane.ok && jane.record.consent).toBeUndefined();
     expect(order).toMatchObject({
       ok: true,

@@ -56,6 +56,30 @@ function validId(item: unknown): item is Record<string, unknown> & { id: number 
   return typeof item === 'object' && item !== null && Number.isInteger((item as { id?: unknown }).id) && (item as { id: number }).id > 0;
 }
 
+/**
+ * Puts each user's sideloaded identities on the user, by type, the primary one first: `identities.email.0` is the
+ * identity of the user's `email`, and its `verified` says whether Zendesk verified that address.
+ * https://developer.zendesk.com/api-reference/ticketing/users/user_identities/#json-format
+ */
+function withIdentities(users: unknown[], identities: unknown): void {
+  if (!Array.isArray(identities)) return;
+  const byUser = new Map<unknown, Record<string, unknown>[]>();
+  for (const identity of identities) {
+    if (!identity || typeof identity !== 'object') continue;
+    const { user_id: userId } = identity as Record<string, unknown>;
+    byUser.set(userId, [...(byUser.get(userId) ?? []), identity as Record<string, unknown>]);
+  }
+  for (const user of users) {
+    if (!user || typeof user !== 'object') continue;
+    const own = byUser.get((user as Record<string, unknown>).id);
+    if (!own) continue;
+    const ordered = [...own].sort((a, b) => Number(Boolean(b.primary)) - Number(Boolean(a.primary)) || Number(a.id) - Number(b.id));
+    const grouped: Record<string, Record<string, unknown>[]> = {};
+    for (const identity of ordered) (grouped[String(identity.type)] ??= []).push(identity);
+    (user as Record<string, unknown>).identities = grouped;
+  }
+}
+
 export function createZendeskConnector(options: ZendeskClientOptions = {}): PulledConnector<ZendeskConfig> {
   const now = options.now ?? Date.now;
   // One budget per account, shared by its streams (the limit is the account's, not the request's).
@@ -90,7 +114,8 @@ export function createZendeskConnector(options: ZendeskClientOptions = {}): Pull
   async function* readCursorExport(http: HttpClient, name: 'users' | 'tickets', state: StreamState | undefined, config: ZendeskConfig): AsyncGenerator<RecordPage> {
     const cursor = new IncrementalCursor(state, { windowMs: dedupWindowMs });
     const saved = typeof state?.after_cursor === 'string' && state.after_cursor ? state.after_cursor : undefined;
-    const fixed = { per_page: config.per_page ?? 1000, ...(name === 'tickets' ? { exclude_deleted: true } : {}) };
+    // Users come with their identities sideloaded: only an identity says whether its email was verified.
+    const fixed = { per_page: config.per_page ?? 1000, ...(name === 'tickets' ? { exclude_deleted: true } : { include: 'identities' }) };
     const budget = budgetOf(config);
     const kind = name === 'users' ? 'user' : 'ticket';
     let afterCursor = saved;
@@ -103,6 +128,7 @@ export function createZendeskConnector(options: ZendeskClientOptions = {}): Pull
         const response = await http.get<CursorPage>(`/api/v2/incremental/${name}/cursor.json`, { params });
         const body = response.data ?? {};
         const items = Array.isArray(body[name]) ? (body[name] as unknown[]) : [];
+        if (name === 'users') withIdentities(items, body.identities);
         if (body.after_cursor) afterCursor = body.after_cursor;
         return { items, next: body.end_of_stream === false && body.after_cursor ? { cursor: body.after_cursor, ...fixed } : undefined };
       },

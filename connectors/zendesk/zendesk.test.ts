@@ -37,10 +37,10 @@ describe('zendesk: users (cursor-based export)', () => {
   it('starts at start_time, follows after_cursor until end_of_stream, drops the duplicate and keeps both users of the boundary second', async () => {
     const scope = api()
       .get('/api/v2/incremental/users/cursor.json')
-      .query({ start_time: '1293840000', per_page: '100' })
+      .query({ start_time: '1293840000', per_page: '100', include: 'identities' })
       .reply(200, load('users-page-1.json'))
       .get('/api/v2/incremental/users/cursor.json')
-      .query({ cursor: cursor1, per_page: '100' })
+      .query({ cursor: cursor1, per_page: '100', include: 'identities' })
       .reply(200, load('users-page-2.json'));
     const { connector, waits } = setup();
 
@@ -61,7 +61,7 @@ describe('zendesk: users (cursor-based export)', () => {
   it('resumes from the saved after_cursor, not from a timestamp', async () => {
     const scope = api()
       .get('/api/v2/incremental/users/cursor.json')
-      .query({ cursor: cursor2, per_page: '100' })
+      .query({ cursor: cursor2, per_page: '100', include: 'identities' })
       .reply(200, { users: [], after_url: null, after_cursor: null, before_url: null, before_cursor: null, end_of_stream: true });
     const { connector } = setup();
 
@@ -74,7 +74,7 @@ describe('zendesk: users (cursor-based export)', () => {
   it('never asks for a start_time less than a minute old', async () => {
     const scope = api()
       .get('/api/v2/incremental/users/cursor.json')
-      .query({ start_time: String(Date.parse('2026-01-01T00:00:00Z') / 1000 - 60), per_page: '100' })
+      .query({ start_time: String(Date.parse('2026-01-01T00:00:00Z') / 1000 - 60), per_page: '100', include: 'identities' })
       .reply(200, { users: [], after_cursor: cursor1, end_of_stream: true });
     const { connector } = setup();
 
@@ -107,7 +107,7 @@ describe('zendesk: users (cursor-based export)', () => {
       .query(true)
       .reply(500, { error: 'InternalServerError' })
       .get('/api/v2/incremental/users/cursor.json')
-      .query({ start_time: '1293840000', per_page: '100' })
+      .query({ start_time: '1293840000', per_page: '100', include: 'identities' })
       .reply(200, load('users-page-2.json'));
     const { connector, waits } = setup();
 
@@ -218,6 +218,28 @@ describe('zendesk: write-back', () => {
 });
 
 describe('zendesk: default mapping', () => {
+  it('puts the sideloaded identities on their users, primary first, and maps the primary email with its verified flag', async () => {
+    api()
+      .get('/api/v2/incremental/users/cursor.json')
+      .query({ start_time: '1293840000', per_page: '100', include: 'identities' })
+      .reply(200, { ...load('users-page-1.json'), end_of_stream: true });
+    const [page] = await readStream(setup().connector, 'users', config);
+    const [johnny, soren] = page.records.map((record) => record.data as { identities?: Record<string, { id: number }[]> });
+    expect(johnny.identities?.email.map((identity) => identity.id)).toEqual([77938, 77940]);
+    expect(johnny.identities?.phone_number.map((identity) => identity.id)).toEqual([77939]);
+    expect(soren.identities).toEqual({ email: [expect.objectContaining({ id: 77941, verified: false })] });
+
+    const mapping = compileMapping(await loadMappingFile(defaultConnector.defaultMappingPath));
+    const emails = (data: Record<string, unknown>) => {
+      const result = mapping.map('users', data, { source: 'zd', stream: 'users', defaultRegion: 'US' });
+      return result.ok ? result.record.person?.emails : result.errors;
+    };
+    expect(emails(johnny)).toEqual([{ address: 'johnny@example.com', verified: true }]);
+    expect(emails(soren)).toEqual([{ address: 'soren@example.dk', verified: false }]);
+    // A user stored before identities were sideloaded: whether its email is verified is unknown.
+    expect(emails(load('users-page-1.json').users[0])).toEqual([{ address: 'johnny@example.com' }]);
+  });
+
   it('maps users to people with their Zendesk id, and tickets to the requester’s ticket interactions', async () => {
     const mapping = compileMapping(await loadMappingFile(defaultConnector.defaultMappingPath));
     const ctx = { source: 'zd', stream: 'users', defaultRegion: 'US' };

@@ -8,6 +8,7 @@ import type { Hub } from '../sync.js';
 import { HubError, errorRef } from '../errors.js';
 import { configHash } from '../../identity-resolution/probabilistic/index.js';
 import { currentModel, explanationJson, loadResolutionSettings, MATCH_CONFIG, preparedRecords, type ExplanationJson } from '../../identity-resolution/probabilistic-matcher.js';
+import { RULES, ruleBetween, sameSourceDuplicates } from '../../identity-resolution/deterministic-rules.js';
 import { resolveCustomer } from './customers.js';
 import { customerId } from './schemas.js';
 
@@ -26,6 +27,11 @@ const attribute = {
     value: { type: 'string', description: 'The shared value the term-frequency adjustment is about.' },
     m: { type: 'number', description: 'P(level | same person).' },
     u: { type: 'number', description: 'P(level | different people).' },
+    counted: {
+      type: 'boolean',
+      const: false,
+      description: 'Present (false) when the weight does not count in `match_weight`: household evidence (a shared surname, email or address of two people with different given names) counts once, by its strongest attribute.',
+    },
   },
 } as const;
 
@@ -58,6 +64,19 @@ const modelInfo = {
 } as const;
 
 const constraint = { type: ['string', 'null'], enum: ['must_link', 'cannot_link', null], description: 'A steward decision on this pair, which wins over the score.' } as const;
+
+const deterministicRule = {
+  anyOf: [
+    {
+      type: 'object',
+      additionalProperties: false,
+      required: ['rule', 'key'],
+      properties: { rule: { type: 'string', enum: [...RULES] }, key: { type: 'string', description: 'The shared key, `kind:value`, e.g. `email:ann@example.com`.' } },
+    },
+    { type: 'null' },
+  ],
+  description: 'The deterministic rule (resolution.deterministic_rules) that makes the pair one customer without scoring, the strongest if several; null when none does.',
+} as const;
 
 const notFound = { 404: { description: 'No such source record or customer (HUB_ERR_NOT_FOUND).', ...errorRef } };
 
@@ -95,11 +114,13 @@ export async function matchRoutes(app: FastifyInstance, options: { hub: Hub }): 
             description: 'The explanation of the pair.',
             type: 'object',
             additionalProperties: false,
-            required: ['model', 'explanation', 'constraint', 'same_customer'],
+            required: ['model', 'explanation', 'constraint', 'deterministic_rule', 'same_source_duplicates', 'same_customer'],
             properties: {
               model: modelInfo,
               explanation,
               constraint,
+              deterministic_rule: deterministicRule,
+              same_source_duplicates: { type: 'boolean', description: 'Their source gave the two records different ids of one scheme: only strong evidence joins them (resolution.same_source_duplicates).' },
               same_customer: { type: 'boolean', description: 'Both records belong to one golden record now.' },
             },
           },
@@ -123,7 +144,15 @@ export async function matchRoutes(app: FastifyInstance, options: { hub: Hub }): 
         text: `select count(distinct golden_id) = 1 and count(*) = 2 as same from cluster_membership where valid_to is null and raw_record_id = any($1::bigint[])`,
         values: [[left, right]],
       });
-      return { ...compared, constraint: constraints[0]?.kind ?? null, same_customer: Boolean(same[0]?.same) };
+      const settings = await loadResolutionSettings(hub.pool);
+      const duplicates = await sameSourceDuplicates(hub.pool, [[left, right]], settings);
+      return {
+        ...compared,
+        constraint: constraints[0]?.kind ?? null,
+        deterministic_rule: await ruleBetween(hub.pool, left, right, settings),
+        same_source_duplicates: duplicates.size > 0,
+        same_customer: Boolean(same[0]?.same),
+      };
     },
   );
 

@@ -104,7 +104,7 @@ const pairDetail = {
     ...reviewItemProperties,
     probability: { type: 'number', description: 'As scored when the item was queued.' },
     match_weight: { type: 'number' },
-    reason: { type: 'string', description: 'between_thresholds, or chaining_guard.' },
+    reason: { type: 'string', description: 'between_thresholds, chaining_guard, or same_source (duplicates of one source the score alone may not join).' },
     records: { type: 'array', items: sideRecord, minItems: 2, maxItems: 2 },
     explanation: waterfall,
   },

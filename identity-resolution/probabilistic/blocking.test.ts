@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { blockingKeys, candidatePairs } from './blocking.js';
+import { blockingKeys, candidatePairs, ruleKeys } from './blocking.js';
 import { DEFAULT_CONFIG } from './config.js';
 import { prepareRecord, type MatchRecord } from './match-record.js';
 
@@ -60,6 +60,37 @@ describe('blocking', () => {
     expect(capped.stats.rules[0]).toMatchObject({ oversizedBlocks: 1, recordsInOversizedBlocks: 30 });
     const open = candidatePairs(records, [{ name: 'email', parts: ['email'] }], { maxBlockSize: 30, linkType: 'dedupe' });
     expect(open.count).toBe(435);
+  });
+
+  it('gives exactly the pairs that share a kept block, with the rules they share (against a brute-force count)', () => {
+    const { records } = febrlSlice();
+    const prepared = records.map(prepareRecord);
+    const { rules } = DEFAULT_CONFIG.blocking;
+    const maxBlockSize = 3; // small enough that some blocks of the slice are oversized
+    const pairs = candidatePairs(prepared, rules, { maxBlockSize, linkType: 'dedupe' });
+    const expected = new Map<string, number>();
+    rules.forEach((rule, r) => {
+      const blocks = new Map<string, number[]>();
+      prepared.forEach((record, i) => ruleKeys(rule, record).forEach((key) => blocks.set(key, [...(blocks.get(key) ?? []), i])));
+      for (const block of blocks.values()) {
+        if (block.length > maxBlockSize) continue;
+        for (let x = 0; x < block.length; x++) for (let y = x + 1; y < block.length; y++) expected.set(`${block[x]}|${block[y]}`, (expected.get(`${block[x]}|${block[y]}`) ?? 0) | (1 << r));
+      }
+    });
+    expect(pairs.stats.rules.some((rule) => rule.oversizedBlocks > 0)).toBe(true);
+    const actual = new Map<string, number>();
+    for (let p = 0; p < pairs.count; p++) actual.set(`${pairs.left[p]}|${pairs.right[p]}`, pairs.rules[p]);
+    expect(actual).toEqual(expected);
+    expect(pairs.stats.rules.reduce((sum, rule) => sum + rule.newPairs, 0)).toBe(pairs.count);
+  });
+
+  it('a shared office phone over the block cap brings no pairs, while a personal one does', () => {
+    const staff = Array.from({ length: 60 }, (_, i) => prepareRecord({ id: `s${i}`, givenName: `name${i}`, familyName: `family${i}`, emails: [], phones: ['+44 20 7946 0000'] }, i));
+    const pair = [60, 61].map((i) => prepareRecord({ id: `p${i}`, emails: [], phones: ['+44 7700 900123'] }, i));
+    const pairs = candidatePairs([...staff, ...pair], [{ name: 'phone', parts: ['phone'] }], { maxBlockSize: DEFAULT_CONFIG.blocking.maxBlockSize, linkType: 'dedupe' });
+    expect(DEFAULT_CONFIG.blocking.maxBlockSize).toBeLessThan(60);
+    expect([...pairs.left].map((i, p) => [i, pairs.right[p]])).toEqual([[60, 61]]);
+    expect(pairs.stats.rules[0]).toMatchObject({ oversizedBlocks: 1, recordsInOversizedBlocks: 60, blocks: 1 });
   });
 
   it('link_only compares records of different sources only', () => {

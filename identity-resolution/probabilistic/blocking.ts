@@ -1,7 +1,7 @@
 /**
  * Blocking: only records that share the key of at least one rule are compared. The candidate pairs are
- * the union over the rules; a pair is emitted once, by the first rule that finds it (later rules re-check
- * the earlier ones' keys instead of keeping a set of seen pairs, which would not fit 16M entries).
+ * the union over the rules; a pair is emitted once (counted as new for the first rule that finds it), with
+ * the set of rules whose blocks it shares.
  * A block larger than `maxBlockSize` is skipped and reported: a shared office phone or "john smith" in a
  * million records says little and would cost millions of comparisons.
  */
@@ -45,6 +45,20 @@ export interface BlockingRule {
 
 /** The keys one record has under a rule (none when a part is missing). */
 export function ruleKeys(rule: BlockingRule, record: PreparedRecord): string[] {
+  // At most one value per part (most records, most rules): one key, no combinations to build or de-duplicate.
+  let key = '';
+  for (let p = 0; p < rule.parts.length; p++) {
+    const part = KEY_PARTS[rule.parts[p]];
+    if (!part) throw new Error(`unknown blocking key part "${rule.parts[p]}"`);
+    const values = part.values(record);
+    if (values.length === 0) return [];
+    if (values.length > 1) return combinedKeys(rule, record);
+    key = p === 0 ? values[0] : `${key}\u0001${values[0]}`;
+  }
+  return [key];
+}
+
+function combinedKeys(rule: BlockingRule, record: PreparedRecord): string[] {
   let keys = [''];
   for (const name of rule.parts) {
     const part = KEY_PARTS[name];
@@ -100,63 +114,123 @@ class PairBuffer {
   }
 }
 
-/** Candidate pairs of `records` (indexed by their `index`), i < j, each once. */
+/** Per rule, the kept blocks (2 to maxBlockSize records) as compressed rows: record → its blocks, block → its records. */
+interface RuleBlocks {
+  recordStart: Int32Array;
+  recordBlocks: Int32Array;
+  blockStart: Int32Array;
+  members: Int32Array;
+}
+
+function ruleBlocks(records: readonly PreparedRecord[], rule: BlockingRule, maxBlockSize: number, stats: BlockingStats['rules'][number]): RuleBlocks {
+  const n = records.length;
+  // Keys become block numbers here, so no key string outlives its rule (15 rules × 1M records would not fit).
+  const ids = new Map<string, number>();
+  const sizes: number[] = [];
+  const keyStart = new Int32Array(n + 1);
+  const keyBlocks: number[] = [];
+  for (let i = 0; i < n; i++) {
+    keyStart[i] = keyBlocks.length;
+    for (const key of ruleKeys(rule, records[i])) {
+      let id = ids.get(key);
+      if (id === undefined) {
+        id = sizes.length;
+        ids.set(key, id);
+        sizes.push(0);
+      }
+      sizes[id]++;
+      keyBlocks.push(id);
+    }
+  }
+  keyStart[n] = keyBlocks.length;
+  // Renumber the kept blocks 0…k-1; -1 for single-record and oversized ones.
+  const kept = new Int32Array(sizes.length);
+  let blocks = 0;
+  for (let id = 0; id < sizes.length; id++) {
+    if (sizes[id] > maxBlockSize) {
+      stats.oversizedBlocks++;
+      stats.recordsInOversizedBlocks += sizes[id];
+      kept[id] = -1;
+    } else kept[id] = sizes[id] < 2 ? -1 : blocks++;
+  }
+  stats.blocks = blocks;
+  const blockStart = new Int32Array(blocks + 1);
+  for (let id = 0; id < sizes.length; id++) if (kept[id] >= 0) blockStart[kept[id] + 1] = sizes[id];
+  for (let b = 0; b < blocks; b++) blockStart[b + 1] += blockStart[b];
+  const members = new Int32Array(blockStart[blocks]);
+  const fill = blockStart.slice(0, blocks);
+  const recordStart = new Int32Array(n + 1);
+  const recordBlocks: number[] = [];
+  for (let i = 0; i < n; i++) {
+    recordStart[i] = recordBlocks.length;
+    for (let k = keyStart[i]; k < keyStart[i + 1]; k++) {
+      const b = kept[keyBlocks[k]];
+      if (b < 0) continue;
+      recordBlocks.push(b);
+      // Records are visited in index order, so each block's members are ascending.
+      members[fill[b]++] = i;
+    }
+  }
+  recordStart[n] = recordBlocks.length;
+  return { recordStart, recordBlocks: Int32Array.from(recordBlocks), blockStart, members };
+}
+
+/** Position of `value` in the ascending `array` between `from` and `to`. */
+function positionOf(array: Int32Array, from: number, to: number, value: number): number {
+  let [lo, hi] = [from, to - 1];
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (array[mid] < value) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/**
+ * Candidate pairs of `records` (indexed by their `index`), i < j, each once, ordered by i then j.
+ * Per record i, the records after it in each of its blocks are gathered once (a stamp per record marks
+ * the ones seen for this i), so the cost is one step per pair and block they share, never a set of pairs.
+ */
 export function candidatePairs(records: readonly PreparedRecord[], rules: readonly BlockingRule[], options: { maxBlockSize: number; linkType: LinkType }): CandidatePairs {
   if (rules.length > 32) throw new Error('at most 32 blocking rules');
-  // keys[r][i]: record i's keys under rule r, without the oversized ones.
-  const keys: string[][][] = [];
-  const stats: BlockingStats = { rules: [], pairs: 0 };
-  const blocksPerRule: Map<string, number[]>[] = [];
-  for (const rule of rules) {
-    const blocks = new Map<string, number[]>();
-    const perRecord = records.map((record) => ruleKeys(rule, record));
-    perRecord.forEach((list, i) => {
-      for (const key of list) {
-        const block = blocks.get(key);
-        if (block) block.push(i);
-        else blocks.set(key, [i]);
-      }
-    });
-    let oversizedBlocks = 0;
-    let recordsInOversizedBlocks = 0;
-    for (const [key, block] of blocks) {
-      if (block.length > options.maxBlockSize) {
-        oversizedBlocks++;
-        recordsInOversizedBlocks += block.length;
-        blocks.delete(key);
-      } else if (block.length < 2) blocks.delete(key);
-    }
-    keys.push(perRecord.map((list) => list.filter((key) => blocks.has(key))));
-    blocksPerRule.push(blocks);
-    stats.rules.push({ name: rule.name, blocks: blocks.size, oversizedBlocks, recordsInOversizedBlocks, newPairs: 0, pairs: 0 });
-  }
-  const shareKey = (r: number, i: number, j: number, before?: string): boolean => {
-    const [a, b] = [keys[r][i], keys[r][j]];
-    for (const key of a) {
-      if (before !== undefined && key >= before) break;
-      if (b.includes(key)) return true;
-    }
-    return false;
-  };
+  const n = records.length;
+  const stats: BlockingStats = { rules: rules.map((rule) => ({ name: rule.name, blocks: 0, oversizedBlocks: 0, recordsInOversizedBlocks: 0, newPairs: 0, pairs: 0 })), pairs: 0 };
+  const perRule = rules.map((rule, r) => ruleBlocks(records, rule, options.maxBlockSize, stats.rules[r]));
   const crossOnly = options.linkType === 'link_only';
+  const sources = new Map<string, number>();
+  const sourceOf = Int32Array.from(records, (record) => {
+    if (!sources.has(record.source)) sources.set(record.source, sources.size);
+    return sources.get(record.source)!;
+  });
+  const stamp = new Int32Array(n).fill(-1);
+  const mask = new Uint32Array(n);
+  const firstRule = new Uint8Array(n);
+  const found = new Int32Array(n);
   const out = new PairBuffer();
-  for (let r = 0; r < rules.length; r++) {
-    for (const [key, block] of blocksPerRule[r]) {
-      for (let x = 0; x < block.length; x++) {
-        const i = block[x];
-        for (let y = x + 1; y < block.length; y++) {
-          const j = block[y];
-          if (crossOnly && records[i].source === records[j].source) continue;
-          // Emitted already by an earlier rule, or by an earlier key of this rule?
-          let seen = shareKey(r, i, j, key);
-          for (let q = 0; q < r && !seen; q++) seen = shareKey(q, i, j);
-          if (seen) continue;
-          let mask = 1 << r;
-          for (let q = r + 1; q < rules.length; q++) if (shareKey(q, i, j)) mask |= 1 << q;
-          out.push(i, j, mask >>> 0);
-          stats.rules[r].newPairs++;
+  for (let i = 0; i < n; i++) {
+    let count = 0;
+    for (let r = 0; r < rules.length; r++) {
+      const { recordStart, recordBlocks, blockStart, members } = perRule[r];
+      const bit = 1 << r;
+      for (let k = recordStart[i]; k < recordStart[i + 1]; k++) {
+        const b = recordBlocks[k];
+        const end = blockStart[b + 1];
+        for (let x = positionOf(members, blockStart[b], end, i) + 1; x < end; x++) {
+          const j = members[x];
+          if (crossOnly && sourceOf[i] === sourceOf[j]) continue;
+          if (stamp[j] !== i) {
+            stamp[j] = i;
+            mask[j] = bit;
+            firstRule[j] = r;
+            found[count++] = j;
+          } else mask[j] |= bit;
         }
       }
+    }
+    const partners = found.subarray(0, count).sort();
+    for (const j of partners) {
+      out.push(i, j, mask[j] >>> 0);
+      stats.rules[firstRule[j]].newPairs++;
     }
   }
   for (let p = 0; p < out.count; p++) for (let r = 0; r < rules.length; r++) if (out.rules[p] & (1 << r)) stats.rules[r].pairs++;

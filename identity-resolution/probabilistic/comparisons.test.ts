@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { address, birthDate, city, email, familyName, fullName, givenName, jobTitle, MISSING, organisation, phone, postcode, type Comparison } from './comparisons.js';
-import { prepareRecord, toMatchRecord, type MatchRecord } from './match-record.js';
+import { address, birthDate, oneEdit, city, email, familyName, fullName, givenName, jobTitle, MISSING, organisation, phone, postcode, type Comparison } from './comparisons.js';
+import { normaliseText, prepareRecord, toMatchRecord, type MatchRecord } from './match-record.js';
+import { damerauLevenshtein } from './similarity.js';
 
 const record = (fields: Partial<MatchRecord>) => prepareRecord({ id: 'x', emails: [], phones: [], ...fields }, 0);
 const level = (comparison: Comparison, left: Partial<MatchRecord>, right: Partial<MatchRecord>) => {
@@ -62,6 +63,49 @@ describe('comparisons', () => {
     expect(level(email, { emails: ['annasmith@example.com'] }, { emails: ['annasmyth@gmail.com'] })).toBe('user name Jaro–Winkler ≥ 0.88');
     expect(level(email, { emails: ['anna@example.com'] }, { emails: ['zed@example.com'] })).toBe('different');
     expect(level(email, { emails: [] }, { emails: ['zed@example.com'] })).toBe('missing');
+  });
+
+  it('email: a user name spelled from the names counts only for what is left beside them', () => {
+    const smith = (emails: string[]) => ({ givenName: 'John', familyName: 'Smith', emails });
+    // Namesakes: the user names repeat what the name comparisons found.
+    expect(level(email, smith(['john.smith@gmail.com']), smith(['john.smith@web.de']))).toBe('missing');
+    expect(level(email, smith(['jsmith12@gmail.com']), smith(['jsmith45@gmail.com']))).toBe('different');
+    // At one company's domain, the same name's mailboxes that differ only in their number tell nothing either way.
+    expect(level(email, smith(['john.smith24@acme.de']), smith(['john.smith62@acme.de']))).toBe('missing');
+    expect(level(email, smith(['john.smith24@acme.de']), smith(['john.smith62@globex.de']))).toBe('different');
+    expect(level(email, smith(['john.smith@gmail.com']), smith(['john.smith12@gmail.com']))).toBe('different');
+    // What is left agrees: one person at two providers, or a typo beside the same number.
+    expect(level(email, smith(['jsmith73@gmail.com']), smith(['jsmith73@web.de']))).toBe('same user name, other domain');
+    expect(level(email, smith(['john.smith1973@gmail.com']), smith(['jonh.smith1973@gmail.com']))).toBe('user name Jaro–Winkler ≥ 0.88');
+    // A user name not spelled from the family name is compared whole.
+    expect(level(email, smith(['jack.sparrow@gmail.com']), smith(['jack.sparrow@web.de']))).toBe('same user name, other domain');
+    expect(level(email, smith(['john.smith@gmail.com']), { emails: ['john.smith@web.de'] })).toBe('same user name, other domain');
+  });
+
+  it('normalises plain ASCII text in one pass exactly as the Unicode path does', () => {
+    const unicodePath = (value: string) => value.normalize('NFKD').replace(/[\u0300-\u036f]/g, '').toLowerCase().replace(/['’`.]/g, '').replace(/[^a-z0-9]+/g, ' ').trim() || undefined;
+    let state = 11;
+    const random = (n: number) => ((state = (state * 1_103_515_245 + 12_345) % 2 ** 31), state % n);
+    for (let t = 0; t < 5000; t++) {
+      const value = Array.from({ length: random(12) }, () => String.fromCharCode(32 + random(95))).join('');
+      expect(normaliseText(value), JSON.stringify(value)).toBe(unicodePath(value));
+    }
+    expect(normaliseText("  O'Brien-Smith Ltd. ")).toBe('obrien smith ltd');
+    expect(normaliseText('Müller, Zoë')).toBe('muller zoe');
+    expect(normaliseText(' .. ')).toBeUndefined();
+  });
+
+  it('one edit agrees with Damerau–Levenshtein ≤ 1', () => {
+    let state = 7;
+    const random = (n: number) => ((state = (state * 1_103_515_245 + 12_345) % 2 ** 31), state % n);
+    const word = () => Array.from({ length: 1 + random(6) }, () => 'abc'[random(3)]).join('');
+    for (let t = 0; t < 5000; t++) {
+      const [a, b] = [word(), word()];
+      expect(oneEdit(a, b), `${a} ${b}`).toBe(damerauLevenshtein(a, b) <= 1);
+    }
+    expect(oneEdit('447700900123', '447700900132')).toBe(true);
+    expect(oneEdit('447700900123', '44770090012')).toBe(true);
+    expect(oneEdit('447700900123', '447700910132')).toBe(false);
   });
 
   it('phone: exact, same national number, one digit off', () => {

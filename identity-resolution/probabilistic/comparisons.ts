@@ -6,7 +6,8 @@
  */
 import type { PreparedRecord } from './match-record.js';
 import { sameByNickname } from './nicknames.js';
-import { damerauLevenshtein, jaroWinkler, jaroWinklerAbove } from './similarity.js';
+import { FREE_MAIL_DOMAINS } from '../free-mail.js';
+import { jaroWinkler, jaroWinklerAbove } from './similarity.js';
 
 export const MISSING = -1;
 
@@ -30,11 +31,23 @@ function close(a: string, b: string, jw: number): boolean {
   return jaroWinklerAbove(a, b, jw) >= jw;
 }
 
-function oneEdit(a: string, b: string): boolean {
+/** a from index i equals b from index j. */
+function sameTail(a: string, i: number, b: string, j: number): boolean {
+  if (a.length - i !== b.length - j) return false;
+  for (; i < a.length; i++, j++) if (a.charCodeAt(i) !== b.charCodeAt(j)) return false;
+  return true;
+}
+
+/** Damerau–Levenshtein distance ≤ 1, in one pass: after the common prefix, one substitution, transposition, insertion or deletion. */
+export function oneEdit(a: string, b: string): boolean {
   if (Math.abs(a.length - b.length) > 1) return false;
-  // Strings one edit apart share their first or their last character (or are at most two long).
-  if (a.length > 2 && a[0] !== b[0] && a[a.length - 1] !== b[b.length - 1]) return false;
-  return damerauLevenshtein(a, b) <= 1;
+  let i = 0;
+  while (i < a.length && i < b.length && a.charCodeAt(i) === b.charCodeAt(i)) i++;
+  if (a.length === b.length) {
+    if (i === a.length || sameTail(a, i + 1, b, i + 1)) return true;
+    return i + 1 < a.length && a[i] === b[i + 1] && a[i + 1] === b[i] && sameTail(a, i + 2, b, i + 2);
+  }
+  return a.length > b.length ? sameTail(a, i + 1, b, i) : sameTail(a, i, b, i + 1);
 }
 
 /** Given and family names written the wrong way round in one of the two records. */
@@ -158,12 +171,31 @@ function firstShared(a: readonly string[], b: readonly string[]): string | undef
 export const email: Comparison = {
   name: 'email',
   levels: ['exact', 'same user name, other domain', 'user name Jaro–Winkler ≥ 0.88', 'different'],
+  // A user name spelled from the name ("john.smith", "jsmith") repeats what the name comparisons found: namesakes
+  // share it as often as one person does, so it counts only for what is left beside the name (a number, say). Two
+  // such mailboxes of one company's domain that differ only there (niklas.wagner24@ and niklas.wagner62@) tell
+  // nothing either way: a second mailbox of one person, or a namesake colleague (at a mail provider, namesakes).
   compare(a, b) {
     if (a.emails.length === 0 || b.emails.length === 0) return MISSING;
     if (firstShared(a.emails, b.emails) !== undefined) return 0;
-    if (firstShared(a.emailLocals, b.emailLocals) !== undefined) return 1;
-    for (const x of a.emailLocals) for (const y of b.emailLocals) if (close(x, y, 0.88)) return 2;
-    return 3;
+    let level = 3;
+    let namesOnly = false;
+    const companyDomain = (address: string) => {
+      const domain = address.slice(address.indexOf('@') + 1);
+      return FREE_MAIL_DOMAINS.has(domain) ? undefined : domain;
+    };
+    for (let x = 0; x < a.emailLocals.length; x++) {
+      for (let y = 0; y < b.emailLocals.length; y++) {
+        const [la, lb] = [a.emailLocals[x], b.emailLocals[y]];
+        const same = la === lb;
+        if (!same && (level <= 2 || !close(la, lb, 0.88))) continue;
+        const [ra, rb] = [a.emailResiduals[x], b.emailResiduals[y]];
+        if (ra === undefined || rb === undefined) level = Math.min(level, same ? 1 : 2);
+        else if ((ra === '' && rb === '') || (companyDomain(a.emails[x]) ?? '@') === companyDomain(b.emails[y])) namesOnly = true;
+        else if (ra === rb || (ra.length > 2 && rb.length > 2 && close(ra, rb, 0.88))) level = Math.min(level, same ? 1 : 2);
+      }
+    }
+    return level === 3 && namesOnly ? MISSING : level;
   },
   termFrequency: { values: (r) => r.emails, shared: (a, b) => firstShared(a.emails, b.emails) },
 };
@@ -174,7 +206,7 @@ export const phone: Comparison = {
   compare(a, b) {
     if (a.phones.length === 0 || b.phones.length === 0) return MISSING;
     if (firstShared(a.phones, b.phones) !== undefined) return 0;
-    for (const x of a.phones) for (const y of b.phones) if (x.slice(-8) === y.slice(-8)) return 1;
+    for (const x of a.phones) for (const y of b.phones) if (x.length >= 8 && y.length >= 8 && sameTail(x, x.length - 8, y, y.length - 8)) return 1;
     for (const x of a.phones) for (const y of b.phones) if (oneEdit(x, y)) return 2;
     return 3;
   },
@@ -188,7 +220,7 @@ export const postcode: Comparison = {
     if (!a.postcode || !b.postcode) return MISSING;
     if (a.postcode === b.postcode) return 0;
     if (oneEdit(a.postcode, b.postcode)) return 1;
-    if (a.postcode.length >= 3 && a.postcode.slice(0, 3) === b.postcode.slice(0, 3)) return 2;
+    if (a.postcode.length >= 3 && b.postcode.length >= 3 && a.postcode.charCodeAt(0) === b.postcode.charCodeAt(0) && a.postcode.charCodeAt(1) === b.postcode.charCodeAt(1) && a.postcode.charCodeAt(2) === b.postcode.charCodeAt(2)) return 2;
     return 3;
   },
   termFrequency: {

@@ -2,9 +2,9 @@
  * Fellegi–Sunter scoring and its unsupervised training.
  * - u (agreement rates among non-matches) from random pairs: nearly all random pairs are non-matches.
  * - m (agreement rates among matches) by expectation–maximisation on the candidate pairs, once per
- *   blocking rule, leaving out the comparisons that rule pre-selects (within a block of "same email" the
- *   email comparison says nothing about matches), then averaged over the rules, weighted by the expected
- *   matches each rule saw (as Splink does it).
+ *   training rule (`training.rules`), leaving out the comparisons that rule pre-selects (within a block of
+ *   "same email" the email comparison says nothing about matches), then averaged over the rules, each
+ *   counting once (as Splink averages its sessions).
  * - λ, the share of matches among all pairs, from a last E-step over every candidate pair.
  * Weights are log2(m/u) per level; an exact level with term frequencies uses the shared value's frequency
  * in place of u. Probability = the posterior from the prior odds λ/(1-λ) and the summed weights.
@@ -25,6 +25,18 @@ export interface ModelParameters {
   /** Prior probability that two records, drawn at random, are one person. */
   lambda: number;
   comparisons: { name: string; levels: LevelParameters[] }[];
+  /** See MatchConfig.sharedEvidence; absent: every comparison counts on its own. */
+  sharedEvidence?: SharedEvidence;
+}
+
+/**
+ * Attributes people share with their household or office (email, phone, address, …) are one piece of evidence,
+ * not several, when the pair looks like two members of one household: then only the strongest of their positive
+ * weights counts. `when`: per comparison, the level labels ("missing" too) one of which must hold, for every comparison listed.
+ */
+export interface SharedEvidence {
+  comparisons: string[];
+  when: Record<string, string[]>;
 }
 
 export interface SerialisedModel {
@@ -49,6 +61,8 @@ export interface AttributeExplanation {
   value?: string;
   m?: number;
   u?: number;
+  /** False when another attribute a household shares carries this evidence already (ModelParameters.sharedEvidence). */
+  counted?: false;
 }
 
 export interface PairExplanation {
@@ -70,6 +84,9 @@ export class FellegiSunterModel {
   readonly priorWeight: number;
   private readonly weights: Float64Array[];
   private readonly tfOn: boolean[];
+  private readonly shared: boolean[];
+  /** Per comparison, the levels sharedEvidence.when allows (undefined: any level). */
+  private readonly when: (Set<number> | undefined)[] | undefined;
 
   constructor(
     readonly parameters: ModelParameters,
@@ -79,6 +96,25 @@ export class FellegiSunterModel {
     this.comparisons = parameters.comparisons.map((c) => COMPARISONS[c.name]);
     this.weights = parameters.comparisons.map((c) => Float64Array.from(c.levels, (level) => clampLog(level.m) - clampLog(level.u)));
     this.tfOn = parameters.comparisons.map((c) => c.name in termFrequencies);
+    const shared = parameters.sharedEvidence;
+    this.shared = parameters.comparisons.map((c) => shared?.comparisons.includes(c.name) ?? false);
+    if (shared) {
+      for (const name of [...shared.comparisons, ...Object.keys(shared.when)]) {
+        if (!parameters.comparisons.some((c) => c.name === name)) throw new Error(`sharedEvidence names comparison "${name}", which the model does not have`);
+      }
+    }
+    this.when = shared && Object.keys(shared.when).length > 0
+      ? parameters.comparisons.map((c) => {
+          const labels = shared.when[c.name];
+          if (!labels) return undefined;
+          return new Set(labels.map((label) => {
+            if (label === 'missing') return MISSING;
+            const level = c.levels.findIndex((l) => l.label === label);
+            if (level < 0) throw new Error(`sharedEvidence: comparison "${c.name}" has no level "${label}"`);
+            return level;
+          }));
+        })
+      : undefined;
     this.priorWeight = Math.log2(parameters.lambda / (1 - parameters.lambda));
   }
 
@@ -99,24 +135,62 @@ export class FellegiSunterModel {
   }
 
   private tfAdjustment(c: number, a: PreparedRecord, b: PreparedRecord): { value?: string; adjustment: number } {
-    const comparison = this.comparisons[c];
-    const value = comparison.termFrequency?.shared(a, b);
-    if (value === undefined) return { adjustment: 0 };
-    const frequency = Math.max(this.termFrequencies[comparison.name].get(value) ?? this.minFrequency, this.minFrequency);
-    const u = this.parameters.comparisons[c].levels[0].u;
-    return { value, adjustment: Math.log2(u / frequency) };
+    const value = this.comparisons[c].termFrequency?.shared(a, b);
+    return value === undefined ? { adjustment: 0 } : { value, adjustment: this.tfWeight(c, value) };
   }
 
-  /** Match weight of a pair whose levels are known (from `levels`). */
-  weightOf(a: PreparedRecord, b: PreparedRecord, levels: ArrayLike<number>): number {
+  /** log2(u / frequency of the shared value): what an exact match on this value weighs more (or less) than the average. */
+  private tfWeight(c: number, value: string): number {
+    const frequency = Math.max(this.termFrequencies[this.comparisons[c].name].get(value) ?? this.minFrequency, this.minFrequency);
+    return Math.log2(this.parameters.comparisons[c].levels[0].u / frequency);
+  }
+
+  /**
+   * For a batch: per comparison whose records hold at most one value, each record's term-frequency weight (by its
+   * `index`; NaN without a value), so scoring a million pairs reads an array instead of a frequency table per pair.
+   * Valid because an exact match on such a comparison shares the left record's own value.
+   */
+  recordTfWeights(records: readonly PreparedRecord[]): (Float64Array | undefined)[] {
+    return this.comparisons.map((comparison, c) => {
+      const tf = comparison.termFrequency;
+      if (!this.tfOn[c] || !tf || records.some((record) => tf.values(record).length > 1)) return undefined;
+      const out = new Float64Array(records.length).fill(NaN);
+      for (const record of records) {
+        const [value] = tf.values(record);
+        if (value !== undefined) out[record.index] = this.tfWeight(c, value);
+      }
+      return out;
+    });
+  }
+
+  /**
+   * Match weight of a pair whose levels are known: `levels[at]…` (from `levels`); `tfByRecord` from recordTfWeights
+   * of the same records. A batch passes one array of every pair's levels and an offset, not a view per pair.
+   */
+  weightOf(a: PreparedRecord, b: PreparedRecord, levels: ArrayLike<number>, tfByRecord?: readonly (Float64Array | undefined)[], at = 0): number {
+    const household = this.sharedOnce(levels, at);
     let total = 0;
-    for (let c = 0; c < levels.length; c++) {
-      const level = levels[c];
+    let strongestShared = 0;
+    for (let c = 0; c < this.comparisons.length; c++) {
+      const level = levels[at + c];
       if (level === MISSING) continue;
-      total += this.weights[c][level];
-      if (level === 0 && this.tfOn[c]) total += this.tfAdjustment(c, a, b).adjustment;
+      let weight = this.weights[c][level];
+      if (level === 0 && this.tfOn[c]) {
+        const value = this.comparisons[c].termFrequency?.shared(a, b);
+        const known = tfByRecord?.[c];
+        if (value !== undefined) weight += known ? known[a.index] : this.tfWeight(c, value);
+      }
+      if (household && this.shared[c] && weight > 0) strongestShared = Math.max(strongestShared, weight);
+      else total += weight;
     }
-    return total;
+    return total + strongestShared;
+  }
+
+  /** Whether the pair's levels are those of two members of one household (`parameters.sharedEvidence.when`). */
+  private sharedOnce(levels: ArrayLike<number>, at = 0): boolean {
+    if (!this.when) return false;
+    for (let c = 0; c < this.comparisons.length; c++) if (this.when[c] && !this.when[c]!.has(levels[at + c])) return false;
+    return true;
   }
 
   private scratch = new Int8Array(32);
@@ -132,14 +206,22 @@ export class FellegiSunterModel {
   }
 
   explain(a: PreparedRecord, b: PreparedRecord): PairExplanation {
+    const levels = new Int8Array(this.comparisons.length);
+    this.levels(a, b, levels);
     const attributes = this.comparisons.map((comparison, c): AttributeExplanation => {
-      const level = comparison.compare(a, b);
+      const level = levels[c];
       if (level === MISSING) return { comparison: comparison.name, level, label: 'missing', weight: 0, tfAdjustment: 0 };
       const params = this.parameters.comparisons[c].levels[level];
       const tf = level === 0 && this.tfOn[c] ? this.tfAdjustment(c, a, b) : { adjustment: 0 };
       return { comparison: comparison.name, level, label: params.label, weight: this.weights[c][level], tfAdjustment: tf.adjustment, value: tf.value, m: params.m, u: params.u };
     });
-    const matchWeight = attributes.reduce((sum, a) => sum + a.weight + a.tfAdjustment, 0);
+    if (this.sharedOnce(levels)) {
+      // Household evidence: the strongest shared attribute counts, the others are marked as not counted.
+      const positive = attributes.filter((x, c) => this.shared[c] && x.weight + x.tfAdjustment > 0);
+      const strongest = positive.reduce<AttributeExplanation | undefined>((best, x) => (!best || x.weight + x.tfAdjustment > best.weight + best.tfAdjustment ? x : best), undefined);
+      for (const x of positive) if (x !== strongest) x.counted = false;
+    }
+    const matchWeight = attributes.reduce((sum, a) => sum + (a.counted === false ? 0 : a.weight + a.tfAdjustment), 0);
     return { left: a.id, right: b.id, attributes, priorWeight: this.priorWeight, matchWeight, probability: this.probability(matchWeight) };
   }
 }
@@ -340,10 +422,11 @@ export function trainModel(
     if (!comparison) throw new Error(`unknown comparison "${name}"`);
     return comparison;
   });
+  for (const name of config.training.rules) if (!config.blocking.rules.some((rule) => rule.name === name)) throw new Error(`training rule "${name}" is not a blocking rule`);
   const k = comparisons.length;
   const u = estimateU(records, comparisons, linkType, config.training.uSamplePairs, config.training.seed);
   const mSum = comparisons.map((c) => new Float64Array(c.levels.length));
-  const mSupport = new Float64Array(k);
+  const mSessions = new Float64Array(k);
   const report: TrainingReport = { rules: [], candidateLambda: 0 };
   const indexed = indexPatterns(levels, k, pairs.count);
   config.blocking.rules.forEach((rule, r) => {
@@ -352,7 +435,7 @@ export function trainModel(
     const pairCount = patterns.counts.reduce((a, b) => a + b, 0);
     const excluded = new Set(rule.parts.map((part) => KEY_PARTS[part].comparison));
     const active = comparisons.map((c) => !excluded.has(c.name));
-    if (pairCount < config.training.minRulePairs) {
+    if (pairCount < config.training.minRulePairs || !config.training.rules.includes(rule.name)) {
       report.rules.push({ name: rule.name, pairs: pairCount, patterns: patterns.size, lambda: NaN, iterations: 0, trained: [] });
       return;
     }
@@ -362,13 +445,16 @@ export function trainModel(
       lambdaStart: 0.3,
     });
     result.m.forEach((row, c) => {
-      if (!active[c] || result.support[c] <= 0) return;
-      row.forEach((x, l) => (mSum[c][l] += x * result.support[c]));
-      mSupport[c] += result.support[c];
+      // A rule that found next to no matches with a value of c says nothing about c.
+      if (!active[c] || result.support[c] < 1) return;
+      // Each rule's estimate counts once (as Splink averages its sessions): weighted by expected matches, a rule with
+      // large loose blocks, whose EM takes look-alikes for matches, would outvote the rest as the data grows.
+      row.forEach((x, l) => (mSum[c][l] += x));
+      mSessions[c] += 1;
     });
     report.rules.push({ name: rule.name, pairs: pairCount, patterns: patterns.size, lambda: result.lambda, iterations: result.iterations, trained: comparisons.filter((_, c) => active[c] && result.support[c] > 0).map((c) => c.name) });
   });
-  const m = comparisons.map((c, i) => (mSupport[i] > 0 ? Array.from(mSum[i], (x) => x / mSupport[i]) : startingM(c.levels.length)));
+  const m = comparisons.map((c, i) => (mSessions[i] > 0 ? Array.from(mSum[i], (x) => x / mSessions[i]) : startingM(c.levels.length)));
 
   // λ among candidates with m and u fixed, then scaled to all pairs.
   const all = countPatterns(indexed, () => true);
@@ -384,6 +470,7 @@ export function trainModel(
   const parameters: ModelParameters = {
     lambda,
     comparisons: comparisons.map((c, i) => ({ name: c.name, levels: c.levels.map((label, l) => ({ label, m: m[i][l], u: u[i][l] })) })),
+    sharedEvidence: config.sharedEvidence,
   };
   const tf = termFrequencies(records, config.termFrequency.comparisons.filter((name) => config.comparisons.includes(name)));
   return { model: new FellegiSunterModel(parameters, tf, config.termFrequency.minFrequency), report };

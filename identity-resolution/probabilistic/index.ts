@@ -82,16 +82,19 @@ export function resolveBatch(input: readonly MatchRecord[], options: BatchOption
   // Levels once per candidate pair; training and scoring both read them.
   const comparisons = config.comparisons.map((name) => COMPARISONS[name]);
   for (let p = 0; p < pairs.count; p++) {
-    const [a, b] = [records[pairs.left[p]], records[pairs.right[p]]];
+    const a = records[pairs.left[p]];
+    const b = records[pairs.right[p]];
     for (let c = 0; c < k; c++) levels[p * k + c] = comparisons[c].compare(a, b);
   }
   lap('compare');
   const { model, report } = options.model ? { model: options.model, report: { rules: [], candidateLambda: NaN } } : trainModel(records, pairs, levels, config, linkType);
   lap('train');
   const scored: ScoredPair[] = [];
+  const tfByRecord = model.recordTfWeights(records);
   for (let p = 0; p < pairs.count; p++) {
-    const [i, j] = [pairs.left[p], pairs.right[p]];
-    const weight = model.weightOf(records[i], records[j], levels.subarray(p * k, p * k + k));
+    const i = pairs.left[p];
+    const j = pairs.right[p];
+    const weight = model.weightOf(records[i], records[j], levels, tfByRecord, p * k);
     const probability = model.probability(weight);
     if (probability >= config.thresholds.reviewProbability) scored.push({ i, j, weight, probability });
   }

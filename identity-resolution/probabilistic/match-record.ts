@@ -49,10 +49,31 @@ export function toMatchRecord(id: string, source: string | undefined, record: Ca
   };
 }
 
+/**
+ * normaliseText of a plain ASCII value in one pass (no Unicode normalisation or regular expressions: a million
+ * records hold eight million such values); undefined for any other value.
+ */
+function asciiNormalised(value: string): string | undefined {
+  let out = '';
+  let gap = false;
+  for (let i = 0; i < value.length; i++) {
+    let code = value.charCodeAt(i);
+    if (code > 0x7f) return undefined;
+    if (code === 0x27 || code === 0x60 || code === 0x2e) continue; // ' ` . vanish
+    if (code >= 0x41 && code <= 0x5a) code += 0x20;
+    if ((code >= 0x61 && code <= 0x7a) || (code >= 0x30 && code <= 0x39)) {
+      if (gap && out.length > 0) out += ' ';
+      gap = false;
+      out += String.fromCharCode(code);
+    } else gap = true;
+  }
+  return out;
+}
+
 /** Lower case, no diacritics, letters/digits/spaces only, single spaces. */
 export function normaliseText(value: string | undefined): string | undefined {
   if (!value) return undefined;
-  const out = value
+  const out = asciiNormalised(value) ?? value
     .normalize('NFKD')
     .replace(/[\u0300-\u036f]/g, '')
     .toLowerCase()
@@ -107,6 +128,11 @@ export interface PreparedRecord {
   birth?: DateParts;
   emails: string[];
   emailLocals: string[];
+  /**
+   * Per user name, what is left once the record's own family name and given name (or initial) are taken out
+   * ("jsmith73" of John Smith → "73"); undefined when the family name is not in it (not spelled from the name).
+   */
+  emailResiduals: (string | undefined)[];
   phones: string[];
   postcode?: string;
   city?: string;
@@ -122,6 +148,19 @@ const NAME_NOISE = new Set(['mr', 'mrs', 'ms', 'miss', 'dr', 'prof', 'sir', 'jr'
 
 function nameTokens(value: string | undefined): string[] {
   return (normaliseText(value) ?? '').split(' ').filter((token) => token.length > 0 && !NAME_NOISE.has(token));
+}
+
+/** A user name without the family name and the given name (or its initial) before it; undefined when the family name is not in it. */
+export function nameResidual(local: string, given: string | undefined, family: string | undefined): string | undefined {
+  const surname = family?.replace(/ /g, '');
+  if (!surname || surname.length < 2) return undefined;
+  const at = local.indexOf(surname);
+  if (at < 0) return undefined;
+  const before = local.slice(0, at);
+  const after = local.slice(at + surname.length);
+  // Before the family name: the given name, its initial, or a misspelling of it (same initial, about as long).
+  const givenPart = before === '' || (given !== undefined && before[0] === given[0] && before.length <= given.length + 1);
+  return givenPart ? after : before + after;
 }
 
 export function prepareRecord(record: MatchRecord, index: number): PreparedRecord {
@@ -141,6 +180,7 @@ export function prepareRecord(record: MatchRecord, index: number): PreparedRecor
     .join(' ');
   const houseNumber = address?.match(/\b\d+[a-z]?\b/)?.[0];
   const givenFirst = given?.split(' ')[0];
+  const emailLocals = emails.map((e) => e.slice(0, e.indexOf('@')).replace(/[^a-z0-9]/g, ''));
   return {
     index,
     id: record.id,
@@ -154,7 +194,8 @@ export function prepareRecord(record: MatchRecord, index: number): PreparedRecor
     full: fullTokens.length > 0 ? fullTokens.join(' ') : undefined,
     birth: parseDate(record.birthDate),
     emails,
-    emailLocals: emails.map((e) => e.slice(0, e.indexOf('@')).replace(/[^a-z0-9]/g, '')),
+    emailLocals,
+    emailResiduals: emailLocals.map((local) => nameResidual(local, givenFirst, family)),
     phones,
     postcode: normaliseText(record.postcode)?.replace(/ /g, ''),
     city: normaliseText(record.city),

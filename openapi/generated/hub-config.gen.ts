@@ -47,11 +47,19 @@ export interface HubConfig {
    */
   resolution?: {
     /**
-     * `probabilistic` (default): Fellegi–Sunter scores of blocked candidate pairs (identity-resolution/probabilistic-matcher.ts); the deterministic keys below and must-link decisions always link, cannot-link decisions always separate, pairs between the thresholds go to the review queue. `deterministic`: records sharing a normalised email, phone or identifier are one customer.
+     * `probabilistic` (default): Fellegi–Sunter scores of blocked candidate pairs (identity-resolution/probabilistic-matcher.ts); the deterministic rules below and must-link decisions always link, cannot-link decisions always separate, pairs between the thresholds go to the review queue. `deterministic`: only the deterministic rules (by default every shared normalised email, phone or identifier) link.
      */
     matcher?: 'deterministic' | 'probabilistic';
     /**
-     * With the probabilistic matcher: shared keys that link records without scoring (default [identifier]). A shared email or phone alone is evidence for the model only (households, offices).
+     * Rules that make a pair of records one customer before any scoring, unless a steward's cannot-link separates them (identity-resolution/deterministic-rules.ts): `verified_email` / `verified_phone` the same email / phone verified by the sources of both records; `same_source_id` the same identifier on two records of one source; `identifier` the same identifier on records of different sources; `email` / `phone` the same email / phone, verified or not. Default with the probabilistic matcher [verified_email, same_source_id, identifier]; with the deterministic one all six.
+     */
+    deterministic_rules?: ('verified_email' | 'verified_phone' | 'same_source_id' | 'identifier' | 'email' | 'phone')[];
+    /**
+     * Two records to which their source gave different ids of one identifier scheme (a shop's two accounts). `strong_evidence` (default): joined only by a rule other than `email` and `phone`, a steward's must-link, or a score that links without their email and phone. `shared_key`: like any other pair.
+     */
+    same_source_duplicates?: 'strong_evidence' | 'shared_key';
+    /**
+     * Deprecated, use deterministic_rules. With the probabilistic matcher: shared keys that link without scoring; read as the rules verified_email plus these (identifier: same_source_id and identifier).
      */
     deterministic_keys?: ('email' | 'phone' | 'identifier')[];
     /**

@@ -92,9 +92,13 @@ export interface FieldRule {
    */
   scheme?: string;
   /**
-   * Only for targets `identifier`, `person.email` and `person.phone`.
+   * Whether the source verified the value (the person proved they own the email or phone): a constant. Only for targets `identifier`, `person.email` and `person.phone`; not with `verified_from`.
    */
   verified?: boolean;
+  /**
+   * The source field that says whether the source verified the value (e.g. Shopify's verifiedEmail): true or false (or the text true/false); empty leaves it unknown. Read like `from`. Only for targets `identifier`, `person.email` and `person.phone`; not with `verified`.
+   */
+  verified_from?: string;
 }
 export interface TransformCall {
   trim?: NoOptions;

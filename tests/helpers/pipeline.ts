@@ -29,14 +29,14 @@ export const testMapping = compileMapping(
 );
 
 
-/** Stores rows as one page of stream `people` of `source`, inside a sync run, and resolves them. */
-export async function ingest(pool: Pool, source: string, rows: Record<string, string>[]): Promise<Counts> {
+/** Stores rows as one page of stream `people` of `source` (through `mapping`, by default testMapping), inside a sync run, and resolves them. */
+export async function ingest(pool: Pool, source: string, rows: Record<string, string>[], mapping = testMapping): Promise<Counts> {
   await pool.query("insert into source (name, connector) values ($1, 'csv') on conflict do nothing", [source]);
   const { rows: run } = await pool.query<{ id: string }>("insert into sync_run (source, trigger, status) values ($1, 'cli', 'succeeded') returning id", [source]);
   const runId = Number(run[0].id);
   const records: SourceRecord[] = rows.map((row) => ({ externalId: row.id, data: row }));
   return inTransaction(pool, (client) =>
-    storePage(client, { stream: 'people', runId, target: { source, mapping: testMapping, defaultRegion: 'DE' }, cause: { cause: 'run', causeId: String(runId), actor: `source:${source}` } }, { records, state: {} }),
+    storePage(client, { stream: 'people', runId, target: { source, mapping, defaultRegion: 'DE' }, cause: { cause: 'run', causeId: String(runId), actor: `source:${source}` } }, { records, state: {} }),
   );
 }
 
