@@ -53,22 +53,23 @@ export interface DocumentFormat {
   variant: string;
 }
 
-const formats = new WeakMap<object, DocumentFormat>();
+/** Compiled on first use: the schemas do not change while the hub runs, the reporting currency only shapes the variant. */
+let compiled: { serialize: (customer: object) => string; schemasHash: string } | undefined;
 
-/** The format of this configuration's documents (compiled once per configuration). */
+/** The format of documents under this reporting currency (none: no reporting figures). */
 export function documentFormat(reporting: Reporting | undefined): DocumentFormat {
-  const key = reporting ?? formats;
-  const known = formats.get(key);
-  if (known) return known;
-  const schemas = sharedSchemas();
-  const serialize = fastJson({ $ref: 'Customer#' }, { schema: Object.fromEntries(schemas.map((schema) => [schema.$id, schema as fastJson.Schema])) });
+  if (!compiled) {
+    const schemas = sharedSchemas();
+    compiled = {
+      serialize: fastJson({ $ref: 'Customer#' }, { schema: Object.fromEntries(schemas.map((schema) => [schema.$id, schema as fastJson.Schema])) }),
+      schemasHash: createHash('sha256').update(JSON.stringify(schemas)).digest('hex'),
+    };
+  }
   const variant = createHash('sha256')
-    .update(JSON.stringify({ version: pkg.version, schemas, reporting: reporting ?? null }))
+    .update(JSON.stringify({ version: pkg.version, schemas: compiled.schemasHash, reporting: reporting ?? null }))
     .digest('hex')
     .slice(0, 16);
-  const format = { serialize, variant };
-  formats.set(key, format);
-  return format;
+  return { serialize: compiled.serialize, variant };
 }
 
 export interface StoredDocument {

@@ -2,7 +2,7 @@
  * The review queue and its items. Built for speed: j/k move, Enter opens, m/s/d decide, u undoes the last decision,
  * and after a decision the next item opens, all without a page reload.
  */
-import { useEffect, useRef, useState } from 'preact/hooks';
+import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
 import { api, type ConflictDetail, type DecisionResult, type Explanation, type PairDetail, type ReviewItem, type SideRecord } from '../api.js';
 import { ErrorBox, Loading, customerLink, customerLinks, rememberDecision, show, undoLastDecision, useLoad, when, TableHead } from '../components.js';
 import { Waterfall } from '../charts.js';
@@ -72,7 +72,8 @@ export function ReviewPage({ id, search }: { id?: string; search: URLSearchParam
     }
   };
 
-  useEffect(() => {
+  // Listening from the render that shows the queue on (a layout effect), so that a key pressed at once is not lost.
+  useLayoutEffect(() => {
     const onKey = (event: KeyboardEvent) => {
       if (typing(event)) return;
       const item = items[current];
