@@ -3,10 +3,14 @@
  * overlap) go through the real path — raw record stored, mapped, resolved, golden record written — and it
  * prints records per second and peak memory of Node and PostgreSQL together. Then, against everything stored,
  * `--incremental` more records are pushed one per delivery (half of them a new source's records of people already
- * known, half new people), by one sender and then by `--senders` at once: records per second and the latency of
- * each, p50 / p95 / p99 (see `incremental`).
+ * known, half new people), by one sender and then by `--senders` at once, and then arriving at `--rate` records per
+ * second whether or not the earlier ones are done: records per second and the latency of each, p50 / p95 / p99
+ * (see `incremental`).
  *
- *   npm run bench:ingest -- --records 100000 --incremental 2000 --senders 50   (DATABASE_URL, else the embedded PostgreSQL in a temp folder)
+ *   npm run bench:ingest -- --records 100000 --incremental 2000 --senders 50 --rate 1000   (DATABASE_URL, else the embedded PostgreSQL in a temp folder)
+ *
+ * With DATABASE_URL, `--keep` keeps the database (its name is printed) and `--database NAME` measures the incremental
+ * part against one kept before, without ingesting again (a million records take about half an hour to ingest).
  */
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { execFile } from 'node:child_process';
@@ -23,8 +27,17 @@ import { executeRun, registerSources, requestSync, type Hub } from '../hub/sync.
 import { acceptRecords } from '../hub/push.js';
 
 const { values } = parseArgs({
-  options: { records: { type: 'string', default: '30000' }, 'page-size': { type: 'string', default: '1000' }, incremental: { type: 'string', default: '1000' }, senders: { type: 'string', default: '50' } },
+  options: {
+    records: { type: 'string', default: '30000' },
+    'page-size': { type: 'string', default: '1000' },
+    incremental: { type: 'string', default: '1000' },
+    senders: { type: 'string', default: '50' },
+    rate: { type: 'string', default: '1000' },
+    keep: { type: 'boolean', default: false },
+    database: { type: 'string' },
+  },
 });
+if ((values.keep || values.database) && !process.env.DATABASE_URL) throw new Error('--keep and --database need DATABASE_URL (the embedded server lives in a temporary folder)');
 const total = Number(values.records);
 const sources = ['erp', 'shop', 'events'];
 
@@ -60,33 +73,56 @@ async function writeSources(dir: string): Promise<void> {
   );
 }
 
+/** How the incremental records arrive: `senders` clients each sending the next when the last is answered, or `rate` per second. */
+type Arrival = { senders: number } | { rate: number };
+
 /**
  * `count` records pushed one per delivery to the webhook source `crm` (as `POST /v1/receive/crm/rows` stores them,
- * group commit included) by `senders` clients at once, each sending its next record when the last one is answered:
- * even ones are an existing person's record in this new source, odd ones new people. Prints records/s and each
+ * group commit included): even ones are an existing person's record in this new source, odd ones new people. With
+ * `rate`, record i arrives at i / rate seconds, answered or not, and its latency counts from then (a slow answer does not
+ * slow the arrivals down, so it shows in the latency instead of hiding in a lower rate). Prints records/s and each
  * record's latency (stored, mapped, matched against its blocks, golden record written, committed).
  */
-async function incremental(hub: Hub, count: number, senders: number): Promise<void> {
-  const people = Math.floor(total / 2);
-  const latencies: number[] = [];
-  let next = 0;
-  const started = performance.now();
-  const sender = async () => {
-    for (let i = next++; i < count; i = next++) {
-      const person = i % 2 === 0 ? (i * 7919) % people : total + i + senders * count;
-      const id = `c${senders}-${i}`;
-      const row = { id, email: `person.${person}@example.com`, phone: `+4930${1_000_000 + person}`, name: `Person ${person}`, updated: '2025-02-01T10:00:00Z' };
-      const t = performance.now();
-      await acceptRecords(hub, 'crm', 'rows', [{ externalId: id, data: row }], { cause: 'api', actor: 'receive:crm' });
-      latencies.push(performance.now() - t);
-    }
+async function incremental(hub: Hub, count: number, arrival: Arrival): Promise<void> {
+  // Every person has an ERP record; records of earlier runs on a kept database: ids and new people continue after them.
+  const { rows } = await hub.pool.query<{ people: number; offset: number; stored: number }>(
+    "select count(*) filter (where source = 'erp')::int as people, count(*) filter (where source = 'crm')::int as offset, count(*)::int as stored from raw_record",
+  );
+  const { people, offset, stored } = rows[0];
+  const recordOf = (i: number) => {
+    const person = i % 2 === 0 ? (i * 7919) % people : 3 * people + offset + i;
+    const id = `c${offset + i}`;
+    return { externalId: id, data: { id, email: `person.${person}@example.com`, phone: `+4930${1_000_000 + person}`, name: `Person ${person}`, updated: '2025-02-01T10:00:00Z' } };
   };
-  await Promise.all(Array.from({ length: senders }, sender));
+  const push = (i: number) => acceptRecords(hub, 'crm', 'rows', [recordOf(i)], { cause: 'api', actor: 'receive:crm' });
+  const latencies: number[] = [];
+  const started = performance.now();
+  if ('senders' in arrival) {
+    let next = 0;
+    const sender = async () => {
+      for (let i = next++; i < count; i = next++) {
+        const t = performance.now();
+        await push(i);
+        latencies.push(performance.now() - t);
+      }
+    };
+    await Promise.all(Array.from({ length: arrival.senders }, sender));
+  } else {
+    const pending: Promise<void>[] = [];
+    for (let i = 0; i < count; i++) {
+      const due = started + (i * 1000) / arrival.rate;
+      const wait = due - performance.now();
+      if (wait > 1) await new Promise((resolve) => setTimeout(resolve, wait));
+      pending.push(push(i).then(() => void latencies.push(performance.now() - due)));
+    }
+    await Promise.all(pending);
+  }
   const seconds = (performance.now() - started) / 1000;
   latencies.sort((a, b) => a - b);
   const at = (q: number) => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))].toFixed(0);
+  const how = 'senders' in arrival ? `by ${arrival.senders} sender${arrival.senders > 1 ? 's' : ''}` : `arriving at ${arrival.rate} records/s`;
   console.log(
-    `incremental, ${senders} sender${senders > 1 ? 's' : ''}: ${count} records pushed one per delivery against ${total} stored: ${Math.round(count / seconds)} records/s; latency p50 ${at(0.5)} ms, p95 ${at(0.95)} ms, p99 ${at(0.99)} ms`,
+    `incremental, ${how}: ${count} records pushed one per delivery against ${stored} stored: ${Math.round(count / seconds)} records/s; latency p50 ${at(0.5)} ms, p95 ${at(0.95)} ms, p99 ${at(0.99)} ms`,
   );
 }
 
@@ -94,7 +130,7 @@ const dir = await mkdtemp(join(tmpdir(), 'hub-bench-ingest-'));
 const pgDir = await mkdtemp(join(tmpdir(), 'hub-bench-pg-'));
 const embedded = process.env.DATABASE_URL ? undefined : await startEmbeddedPostgres(pgDir);
 const serverUrl = process.env.DATABASE_URL ?? embedded!.adminUrl;
-const name = `hub_bench_${Date.now()}`;
+const name = values.database ?? `hub_bench_${Date.now()}`;
 await createDatabaseIfMissing(serverUrl, name);
 const url = databaseUrlWithName(serverUrl, name);
 const pool = createPool(url);
@@ -116,31 +152,36 @@ try {
   const hub: Hub = { pool, config, log: silentLogger, boss };
   // The first line of postmaster.pid is the server's process id.
   const postmaster = embedded ? (await readFile(join(pgDir, 'pg', 'postmaster.pid'), 'utf8')).split('\n')[0].trim() : undefined;
-  let peakNode = 0;
-  let peakPostgres = 0;
-  const sample = setInterval(() => {
-    peakNode = Math.max(peakNode, process.memoryUsage().rss / 2 ** 20);
-    void postgresRssMiB(postmaster).then((mib) => (peakPostgres = Math.max(peakPostgres, mib)), () => undefined);
-  }, 500);
-  const started = performance.now();
-  let read = 0;
-  for (const source of sources) {
-    const { runId } = await requestSync(hub, source, 'cli');
-    const run = await executeRun(hub, runId);
-    if (run.status !== 'succeeded') throw new Error(`run of ${source} failed: ${run.error}`);
-    read += run.read;
+  if (!values.database) {
+    let peakNode = 0;
+    let peakPostgres = 0;
+    const sample = setInterval(() => {
+      peakNode = Math.max(peakNode, process.memoryUsage().rss / 2 ** 20);
+      void postgresRssMiB(postmaster).then((mib) => (peakPostgres = Math.max(peakPostgres, mib)), () => undefined);
+    }, 500);
+    const started = performance.now();
+    let read = 0;
+    for (const source of sources) {
+      const { runId } = await requestSync(hub, source, 'cli');
+      const run = await executeRun(hub, runId);
+      if (run.status !== 'succeeded') throw new Error(`run of ${source} failed: ${run.error}`);
+      read += run.read;
+    }
+    const seconds = (performance.now() - started) / 1000;
+    clearInterval(sample);
+    const golden = (await pool.query("select count(*)::int as n from golden_record where status = 'active'")).rows[0].n;
+    console.log(`ingest: ${read} source records → ${golden} golden records in ${seconds.toFixed(1)} s = ${Math.round(read / seconds)} records/s end to end`);
+    console.log(`peak memory: node ${peakNode.toFixed(0)} MiB, postgres ${peakPostgres.toFixed(0)} MiB (${postmaster ? 'the embedded server' : 'all postgres processes on this machine'})`);
   }
-  const seconds = (performance.now() - started) / 1000;
-  clearInterval(sample);
-  const golden = (await pool.query("select count(*)::int as n from golden_record where status = 'active'")).rows[0].n;
   await boss.stop({ graceful: false, wait: true });
-  console.log(`ingest: ${read} source records → ${golden} golden records in ${seconds.toFixed(1)} s = ${Math.round(read / seconds)} records/s end to end`);
-  console.log(`peak memory: node ${peakNode.toFixed(0)} MiB, postgres ${peakPostgres.toFixed(0)} MiB (${postmaster ? 'the embedded server' : 'all postgres processes on this machine'})`);
-  for (const senders of [1, Number(values.senders)]) await incremental(hub, Number(values.incremental), senders);
-  console.log(`reproduce: npm run bench:ingest -- --records ${total} --page-size ${values['page-size']} --incremental ${values.incremental} --senders ${values.senders}${process.env.DATABASE_URL ? ' (with DATABASE_URL)' : ''}`);
+  const count = Number(values.incremental);
+  for (const arrival of [{ senders: 1 }, { senders: Number(values.senders) }, { rate: Number(values.rate) }]) await incremental(hub, count, arrival);
+  const options = values.database ? `--database ${name}` : `--records ${total} --page-size ${values['page-size']}`;
+  console.log(`reproduce: npm run bench:ingest -- ${options} --incremental ${count} --senders ${values.senders} --rate ${values.rate}${process.env.DATABASE_URL ? ' (with DATABASE_URL)' : ''}`);
+  if (values.keep) console.log(`kept: database ${name} (measure again with --database ${name}; drop it when done)`);
 } finally {
   await pool.end();
-  await createPool(serverUrl, 1).query(`drop database if exists ${name} with (force)`).catch(() => undefined);
+  if (!values.keep && !values.database) await createPool(serverUrl, 1).query(`drop database if exists ${name} with (force)`).catch(() => undefined);
   await embedded?.stop();
   await rm(dir, { recursive: true, force: true });
   await rm(pgDir, { recursive: true, force: true });

@@ -51,16 +51,27 @@ export async function mapRawRecords(client: PoolClient, ids: number[], target: S
   return mapStoredRecords(client, rows, target, runId);
 }
 
-/** mapRawRecords for rows in hand (ordered by id), such as those a page has just stored. */
-async function mapStoredRecords(client: PoolClient, rows: RawRow[], target: SourceMapping, runId: number | null): Promise<{ touched: number[]; quarantined: number; unmapped: Set<string> }> {
+/**
+ * mapRawRecords for rows in hand (ordered by id), such as those a page has just stored; `inserted`: the ids among them
+ * stored for the first time, which have no canonical form nor quarantine entry to look up yet.
+ */
+async function mapStoredRecords(
+  client: PoolClient,
+  rows: RawRow[],
+  target: SourceMapping,
+  runId: number | null,
+  inserted: ReadonlySet<number> = new Set(),
+): Promise<{ touched: number[]; quarantined: number; unmapped: Set<string> }> {
   if (rows.length === 0) return { touched: [], quarantined: 0, unmapped: new Set() };
-  const ids = rows.map((row) => Number(row.id));
-  const { rows: previous } = await client.query<{ id: string; data: CanonicalRecord; observed_at: Date }>(sql.canonicalOf(ids));
+  const ids = rows.map((row) => Number(row.id)).filter((id) => !inserted.has(id));
+  const { rows: previous } = ids.length ? await client.query<{ id: string; data: CanonicalRecord; observed_at: Date }>(sql.canonicalOf(ids)) : { rows: [] };
   const before = new Map(previous.map((row) => [Number(row.id), row]));
-  const { rows: openRows } = await client.query<{ raw_record_id: string; reason: string }>({
-    text: 'select raw_record_id, reason from quarantine where resolved_at is null and raw_record_id = any($1::bigint[])',
-    values: [ids],
-  });
+  const { rows: openRows } = ids.length
+    ? await client.query<{ raw_record_id: string; reason: string }>({
+        text: 'select raw_record_id, reason from quarantine where resolved_at is null and raw_record_id = any($1::bigint[])',
+        values: [ids],
+      })
+    : { rows: [] };
   const openReason = new Map(openRows.map((row) => [Number(row.raw_record_id), row.reason]));
 
   const mapped: { id: number; source: string; data: CanonicalRecord; observedAt: Date }[] = [];
@@ -112,13 +123,10 @@ async function mapStoredRecords(client: PoolClient, rows: RawRow[], target: Sour
   if (mapped.length) {
     await client.query(sql.upsertCanonical(mapped));
     await client.query(sql.insertMatchKeys(mapped.flatMap((row) => matchKeys(row.data).map((key) => ({ id: row.id, ...key })))));
-    await client.query(
-      sql.insertInteractions(
-        mapped.flatMap((row) =>
-          (row.data.interactions ?? []).map((interaction, ordinal) => ({ id: row.id, ordinal, kind: interaction.kind, occurredAt: interaction.occurred_at, data: interaction })),
-        ),
-      ),
+    const interactions = mapped.flatMap((row) =>
+      (row.data.interactions ?? []).map((interaction, ordinal) => ({ id: row.id, ordinal, kind: interaction.kind, occurredAt: interaction.occurred_at, data: interaction })),
     );
+    if (interactions.length) await client.query(sql.insertInteractions(interactions));
   }
   return { touched: rewritten, quarantined: failed.length, unmapped };
 }
@@ -163,11 +171,15 @@ export async function storePage(
 
   // The records just stored are mapped from memory, as jsonb gives them back (through JSON), not read again.
   const stored: RawRow[] = [];
+  const insertedIds = new Set<number>();
   const asStored = (data: unknown) => JSON.parse(JSON.stringify(data)) as Record<string, unknown>;
   if (inserts.length) {
     const { rows } = await client.query<{ id: string; external_id: string; changed_at: Date }>(sql.insertRawRecords(source, stream, runId, inserts));
     const dataOf = new Map(inserts.map((insert) => [insert.externalId, insert.data]));
-    for (const row of rows) stored.push({ ...row, stream, data: asStored(dataOf.get(row.external_id)) });
+    for (const row of rows) {
+      stored.push({ ...row, stream, data: asStored(dataOf.get(row.external_id)) });
+      insertedIds.add(Number(row.id));
+    }
   }
   if (updates.length) {
     const { rows } = await client.query<{ id: string; changed_at: Date }>(sql.updateRawRecords(runId, updates));
@@ -198,7 +210,7 @@ export async function storePage(
       ),
     )).rowCount ?? 0;
   }
-  const { touched, quarantined, unmapped } = await mapStoredRecords(client, stored.sort((a, b) => Number(a.id) - Number(b.id)), target, runId);
+  const { touched, quarantined, unmapped } = await mapStoredRecords(client, stored.sort((a, b) => Number(a.id) - Number(b.id)), target, runId, insertedIds);
   counts.quarantined = newlyRejected + quarantined;
   await resolveAndRefreshValue(client, touched, options.cause);
   const outcomes = new Map<string, RecordOutcome>();

@@ -13,7 +13,7 @@ import type { Logger } from './log.js';
 import { findConnector, hubConnector, HUB_SOURCE } from '../connectors/index.js';
 import { ConnectorError, type Connector, type PulledConnector, type StreamState } from '../connectors/kit/contract.js';
 import { DEFAULT_MAX_PAGES_PER_RUN, DEFAULT_MAX_RUN_MS, withRunLimits, type RunLimits } from '../connectors/kit/run-limits.js';
-import { compileMapping, loadMappingFile } from '../mapping/engine.js';
+import { loadCompiledMapping } from '../mapping/engine.js';
 import { detectDeletions, mapRawRecords, noCounts, storePage, type Counts, type SourceMapping } from './ingest.js';
 import { sendSyncJob } from './queue.js';
 import { resolveAndRefreshValue } from './customer-value.js';
@@ -71,7 +71,7 @@ function pulledSource(config: LoadedConfig, name: string): { source: SourceConfi
 export async function loadSourceMapping(config: LoadedConfig, name: string): Promise<SourceMapping> {
   const { source, connector } = sourceAndConnector(config, name);
   const path = source.mapping ? resolvePath(config.baseDir, source.mapping) : connector.defaultMappingPath;
-  return { source: name, mapping: compileMapping(await loadMappingFile(path)), defaultRegion: source.default_region };
+  return { source: name, mapping: await loadCompiledMapping(path), defaultRegion: source.default_region };
 }
 
 /** Makes the configured sources and the built-in `hub` source known to the database (the source is part of every record key). */

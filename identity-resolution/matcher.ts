@@ -12,7 +12,8 @@
 import type { PoolClient } from '../hub/db/database.js';
 import { ConstrainedGroups, connectedComponents, pairKey, type JoinStrength } from './clusters.js';
 import { DEFAULT_RULES, ruleEdges, sameSourceDuplicates, strengthOf, type RuleName, type RuleSettings } from './deterministic-rules.js';
-import { clusterMates, constraintsOf, goldenIdEdges } from './sql.js';
+import { canonicalRecords, clusterMates, constraintsOf, goldenIdEdges } from './sql.js';
+import type { CanonicalRecord } from '../openapi/generated/canonical-record.gen.js';
 
 export interface MatchResult {
   components: number[][];
@@ -22,7 +23,40 @@ export interface MatchResult {
   details?: Map<number, Record<string, unknown>>;
 }
 
-export type Matcher = (client: PoolClient, seed: number[]) => Promise<MatchResult>;
+/** A canonical record as the resolver reads it. */
+export interface CanonicalRow {
+  source: string;
+  data: CanonicalRecord;
+  observed_at: Date;
+}
+
+/** Reads canonical records by id; ids without a canonical form are missing from the answer. */
+export type CanonicalReader = (ids: number[]) => Promise<Map<number, CanonicalRow>>;
+
+/**
+ * A reader for one resolution pass that reads each record once: nothing writes canonical records while the pass holds
+ * the resolution lock, and the matcher and the resolver need the same records.
+ */
+export function canonicalReaderOf(client: PoolClient): CanonicalReader {
+  const known = new Map<number, CanonicalRow | null>();
+  return async (ids) => {
+    const missing = [...new Set(ids.filter((id) => !known.has(id)))];
+    if (missing.length) {
+      const { rows } = await client.query<CanonicalRow & { id: string }>(canonicalRecords(missing));
+      for (const id of missing) known.set(id, null);
+      for (const row of rows) known.set(Number(row.id), { source: row.source, data: row.data, observed_at: row.observed_at });
+    }
+    const found = new Map<number, CanonicalRow>();
+    for (const id of ids) {
+      const row = known.get(id);
+      if (row) found.set(id, row);
+    }
+    return found;
+  };
+}
+
+/** `canonical`: where the matcher reads canonical records (the resolver's reader, shared with it). */
+export type Matcher = (client: PoolClient, seed: number[], canonical?: CanonicalReader) => Promise<MatchResult>;
 
 interface Edge {
   a: number;

@@ -12,6 +12,7 @@
  * customers (clusters.ts).
  */
 import type { PoolClient } from '../hub/db/database.js';
+import type { CanonicalRow } from './matcher.js';
 import type { CanonicalRecord } from '../openapi/generated/canonical-record.gen.js';
 import { connectedComponents, keptClusters, type ClusterRef } from './clusters.js';
 import { stableStringify } from '../hub/stable-json.js';
@@ -33,12 +34,6 @@ export interface OrganisationData {
   names: string[];
   domains: string[];
   identifiers: { scheme: 'vat' | 'registration_number'; value: string }[];
-}
-
-export interface CanonicalRow {
-  source: string;
-  data: CanonicalRecord;
-  observed_at: Date;
 }
 
 /**

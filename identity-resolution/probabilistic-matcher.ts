@@ -17,7 +17,7 @@
 import { inTransaction, type Pool, type PoolClient } from '../hub/db/database.js';
 import type { HubConfig } from '../openapi/generated/hub-config.gen.js';
 import type { CanonicalRecord } from '../openapi/generated/canonical-record.gen.js';
-import { deterministicMatcher, type Matcher, type MatchResult } from './matcher.js';
+import { canonicalReaderOf, deterministicMatcher, type CanonicalReader, type Matcher, type MatchResult } from './matcher.js';
 import { takesPartInResolution } from './match-keys.js';
 import { ConstrainedGroups, connectedComponents, pairKey } from './clusters.js';
 import { DEFAULT_RULES, ruleEdges, sameSourceDuplicates, strengthOf, type RuleName, type RuleSettings } from './deterministic-rules.js';
@@ -82,9 +82,9 @@ export async function loadResolutionSettings(db: Pool | PoolClient): Promise<Res
 }
 
 /** The resolver's default: the matcher the configuration names. */
-export const configuredMatcher: Matcher = async (client, seed) => {
+export const configuredMatcher: Matcher = async (client, seed, canonical) => {
   const settings = await loadResolutionSettings(client);
-  return settings.matcher === 'probabilistic' ? probabilisticMatcher(settings)(client, seed) : deterministicMatcher(settings)(client, seed);
+  return settings.matcher === 'probabilistic' ? probabilisticMatcher(settings)(client, seed, canonical) : deterministicMatcher(settings)(client, seed, canonical);
 };
 
 // --- The model ------------------------------------------------------------------------------------------
@@ -260,11 +260,13 @@ export function explanationJson(explanation: PairExplanation): ExplanationJson {
   };
 }
 
-/** Prepared records of `ids` (null: no canonical form, or no customer data). */
-export async function preparedRecords(db: Pool | PoolClient, ids: number[]): Promise<Map<number, PreparedRecord | null>> {
+/** Prepared records of `ids` (null: no canonical form, or no customer data), read through `canonical` when given. */
+export async function preparedRecords(db: Pool | PoolClient, ids: number[], canonical?: CanonicalReader): Promise<Map<number, PreparedRecord | null>> {
   const out = new Map<number, PreparedRecord | null>();
   if (ids.length === 0) return out;
-  const { rows } = await db.query<{ id: string; source: string; data: CanonicalRecord }>(sql.canonicalRecords(ids));
+  const rows = canonical
+    ? [...(await canonical(ids))].map(([id, row]) => ({ id, ...row }))
+    : (await db.query<{ id: string; source: string; data: CanonicalRecord }>(sql.canonicalRecords(ids))).rows;
   for (const row of rows) out.set(Number(row.id), prepare(Number(row.id), row.source, row.data));
   for (const id of ids) if (!out.has(id)) out.set(id, null);
   return out;
@@ -273,13 +275,12 @@ export async function preparedRecords(db: Pool | PoolClient, ids: number[]): Pro
 // --- The matcher ----------------------------------------------------------------------------------------
 
 /** Recomputes the blocking keys of `ids` (their canonical form may have changed). */
-async function writeBlockKeys(client: PoolClient, ids: number[]): Promise<void> {
+async function writeBlockKeys(client: PoolClient, ids: number[], canonical?: CanonicalReader): Promise<void> {
   if (ids.length === 0) return;
-  const prepared = await preparedRecords(client, ids);
-  await client.query(sql.deleteBlockKeys(ids));
+  const prepared = await preparedRecords(client, ids, canonical);
   const rows: { id: number; key: string }[] = [];
   for (const [id, record] of prepared) if (record) for (const key of blockingKeys(MATCH_CONFIG.blocking.rules, record)) rows.push({ id, key });
-  await client.query(sql.insertBlockKeys(rows));
+  await client.query(sql.replaceBlockKeys(ids, rows));
 }
 
 /** A pair's match weight without its email and phone comparisons: the evidence beyond a shared contact key. */
@@ -296,15 +297,15 @@ interface Scored {
 }
 
 export function probabilisticMatcher(settings: ResolutionSettings): Matcher {
-  return async (client, seed): Promise<MatchResult> => {
+  return async (client, seed, canonical = canonicalReaderOf(client)): Promise<MatchResult> => {
     const { model } = await currentModel(client, settings);
     const { linkProbability, reviewProbability } = MATCH_CONFIG.thresholds;
-    await writeBlockKeys(client, seed);
+    await writeBlockKeys(client, seed, canonical);
 
     const prepared = new Map<number, PreparedRecord | null>();
     const load = async (ids: number[]) => {
       const missing = [...new Set(ids.filter((id) => !prepared.has(id)))];
-      for (const [id, record] of await preparedRecords(client, missing)) prepared.set(id, record);
+      for (const [id, record] of await preparedRecords(client, missing, canonical)) prepared.set(id, record);
     };
     const members = new Set<number>(seed);
     // Pairs a deterministic rule (or a golden id) links without scoring.
@@ -338,7 +339,7 @@ export function probabilisticMatcher(settings: ResolutionSettings): Matcher {
       };
       // Records reached for the first time that were stored before blocking keys were: keys now.
       const { rows: keyless } = await client.query<{ id: string }>(sql.recordsWithoutBlockKeys(frontier));
-      await writeBlockKeys(client, keyless.map((row) => Number(row.id)));
+      await writeBlockKeys(client, keyless.map((row) => Number(row.id)), canonical);
 
       for (const edge of await ruleEdges(client, frontier, settings.rules)) {
         reach(edge.a);

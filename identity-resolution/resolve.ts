@@ -14,9 +14,8 @@
  * that attribute (see sql.movePinsOnMerge); they override survivorship until withdrawn.
  */
 import type { Pool, PoolClient } from '../hub/db/database.js';
-import type { CanonicalRecord } from '../openapi/generated/canonical-record.gen.js';
 import { appendChanges, type Change, type ChangeCause } from './change-log.js';
-import type { Matcher } from './matcher.js';
+import { canonicalReaderOf, type Matcher } from './matcher.js';
 import { configuredMatcher } from './probabilistic-matcher.js';
 import { changedAttributes, survive, type PinnedValue } from './survivorship.js';
 import type { SurvivorshipConfig } from '../openapi/generated/hub-config.gen.js';
@@ -44,11 +43,11 @@ export async function resolveRecords(client: PoolClient, touched: number[], caus
   await client.query(sql.lockResolution());
 
   const seed = [...new Set(touched)];
-  const { components, links, details } = await matcher(client, seed);
+  const readCanonical = canonicalReaderOf(client);
+  const { components, links, details } = await matcher(client, seed, readCanonical);
 
   const allIds = components.flat();
-  const { rows: canonicalRows } = await client.query<{ id: string; source: string; data: CanonicalRecord; observed_at: Date }>(sql.canonicalRecords(allIds));
-  const canonical = new Map(canonicalRows.map((row) => [Number(row.id), row]));
+  const canonical = await readCanonical(allIds);
   // Records without a canonical form any more (now quarantined) or without customer data leave their cluster.
   const participating = components
     .map((component) => component.filter((id) => canonical.has(id) && takesPartInResolution(canonical.get(id)!.data)).sort((a, b) => a - b))
@@ -71,7 +70,8 @@ export async function resolveRecords(client: PoolClient, touched: number[], caus
   }).map((kept) => kept.map((cluster) => cluster.id));
   const revived = await revivedGoldens(client, participating, keptBy);
   // Ids for new golden records, in component order, so they follow the smallest record id.
-  const { rows: allocated } = await client.query<{ seq: string }>(sql.allocateGoldenSeqs(keptBy.filter((kept, index) => kept.length === 0 && !revived.has(index)).length));
+  const minted = keptBy.filter((kept, index) => kept.length === 0 && !revived.has(index)).length;
+  const allocated = minted ? (await client.query<{ seq: string }>(sql.allocateGoldenSeqs(minted))).rows : [];
   const newSeqs = allocated.map((row) => Number(row.seq)).sort((a, b) => a - b);
   const newGoldens: { id: string; seq: number; data: unknown; revived: boolean }[] = [];
   for (const [index, component] of participating.entries()) {
@@ -106,7 +106,7 @@ export async function resolveRecords(client: PoolClient, touched: number[], caus
   // Survivorship in memory first, so each golden record is written once, with its values.
   const { rows: goldenRows } = await client.query<{ id: string; data: Record<string, unknown> }>(sql.goldenRecords(oldGoldens));
   const before = new Map(goldenRows.map((row) => [row.id, row.data]));
-  const lineage: Parameters<typeof sql.insertLineage>[0] = [];
+  const lineage: Parameters<typeof sql.replaceLineage>[1] = [];
   const updatedGoldens: { id: string; data: unknown }[] = [];
   const newById = new Map(newGoldens.map((golden) => [golden.id, golden]));
   for (const [goldenId, members] of [...componentOf].sort(([a], [b]) => (a < b ? -1 : 1))) {
@@ -138,20 +138,22 @@ export async function resolveRecords(client: PoolClient, touched: number[], caus
   }
   const retired = oldGoldens.filter((goldenId) => !componentOf.has(goldenId) && !result.merged.includes(goldenId));
 
-  await client.query(sql.insertGoldenRecords(newGoldens.filter((golden) => !golden.revived)));
-  await client.query(sql.reviveGoldenRecords(newGoldens.filter((golden) => golden.revived)));
+  // Statements with nothing to write are not sent: a pass of one record needs few of them.
+  const inserted = newGoldens.filter((golden) => !golden.revived);
+  const revivedNow = newGoldens.filter((golden) => golden.revived);
+  if (inserted.length) await client.query(sql.insertGoldenRecords(inserted));
+  if (revivedNow.length) await client.query(sql.reviveGoldenRecords(revivedNow));
   for (const merge of merges) await client.query(sql.markMerged(merge.from, merge.into));
   if (retired.length) await client.query(sql.markRetired(retired));
-  await client.query(sql.saveGoldenRecords(updatedGoldens));
+  if (updatedGoldens.length) await client.query(sql.saveGoldenRecords(updatedGoldens));
 
   // Membership rows: close the ones that change, open the new ones with what linked each record.
   const moving = everyone.filter((id) => membership.get(id)?.goldenId !== assigned.get(id));
-  await client.query(sql.closeMemberships(moving));
+  if (moving.some((id) => membership.has(id))) await client.query(sql.closeMemberships(moving));
   const joining = moving.filter((id) => assigned.has(id));
-  await client.query(sql.openMemberships(joining, joining.map((id) => assigned.get(id)!), joining.map((id) => details?.get(id) ?? { rule: 'shared_key', links: links.get(id) ?? [] })));
+  if (joining.length) await client.query(sql.openMemberships(joining, joining.map((id) => assigned.get(id)!), joining.map((id) => details?.get(id) ?? { rule: 'shared_key', links: links.get(id) ?? [] })));
 
-  await client.query(sql.deleteLineage(oldGoldens));
-  await client.query(sql.insertLineage(lineage));
+  if (oldGoldens.length || lineage.length) await client.query(sql.replaceLineage(oldGoldens, lineage));
 
   // Old golden records that lost members to new ones were split; those left empty are retired.
   for (const goldenId of retired) {

@@ -130,16 +130,23 @@ export const markRetired = (ids: string[]): Statement => ({
   values: [ids],
 });
 
-export const deleteLineage = (goldenIds: string[]): Statement => ({
-  text: 'delete from attribute_lineage where golden_id = any($1::text[])',
-  values: [goldenIds],
-});
-
-export const insertLineage = (
+/**
+ * Replaces the lineage of golden records (`replaced`: those that had some) with `rows`: rows no longer there are deleted,
+ * rows not there yet are inserted, and rows that stay are left as they are. A record joining a customer of three
+ * records writes its own values and the flags that moved, not the customer's whole lineage again.
+ */
+export const replaceLineage = (
+  replaced: string[],
   rows: { goldenId: string; attribute: string; value: unknown; rawRecordId: number | null; source: string; observedAt: Date; survived: boolean; rule?: string; pinnedValueId?: number }[],
 ): Statement => ({
-  text: `insert into attribute_lineage (golden_id, attribute, value, raw_record_id, source, observed_at, survived, rule, pinned_value_id)
-         select * from unnest($1::text[], $2::text[], $3::jsonb[], $4::bigint[], $5::text[], $6::timestamptz[], $7::boolean[], $8::text[], $9::bigint[])`,
+  text: `with wanted as (
+           select * from unnest($1::text[], $2::text[], $3::jsonb[], $4::bigint[], $5::text[], $6::timestamptz[], $7::boolean[], $8::text[], $9::bigint[])
+             as t(golden_id, attribute, value, raw_record_id, source, observed_at, survived, rule, pinned_value_id)),
+         gone as (
+           delete from attribute_lineage l where l.golden_id = any($10::text[])
+             and not exists (select 1 from wanted w where ${sameLineage('w', 'l')}))
+         insert into attribute_lineage (golden_id, attribute, value, raw_record_id, source, observed_at, survived, rule, pinned_value_id)
+         select * from wanted w where not exists (select 1 from attribute_lineage l where ${sameLineage('w', 'l')})`,
   values: [
     rows.map((row) => row.goldenId),
     rows.map((row) => row.attribute),
@@ -150,8 +157,15 @@ export const insertLineage = (
     rows.map((row) => row.survived),
     rows.map((row) => row.rule ?? null),
     rows.map((row) => row.pinnedValueId ?? null),
+    replaced,
   ],
 });
+
+/** Two lineage rows alike in every column (the nullable ones compared with `is not distinct from`). */
+const sameLineage = (x: string, y: string) =>
+  `${y}.golden_id = ${x}.golden_id and ${y}.attribute = ${x}.attribute and ${y}.value = ${x}.value and ${y}.source = ${x}.source
+   and ${y}.observed_at = ${x}.observed_at and ${y}.survived = ${x}.survived and ${y}.raw_record_id is not distinct from ${x}.raw_record_id
+   and ${y}.rule is not distinct from ${x}.rule and ${y}.pinned_value_id is not distinct from ${x}.pinned_value_id`;
 
 // --- Survivorship (survivorship.ts; tables of 0012_organisations.sql) ---
 
@@ -224,20 +238,34 @@ export const recordsWithoutBlockKeys = (ids: number[]): Statement => ({
   values: [ids],
 });
 
-export const deleteBlockKeys = (ids: number[]): Statement => ({ text: 'delete from block_key where raw_record_id = any($1::bigint[])', values: [ids] });
+
+/** Replaces the blocking keys of `ids` with `rows`: keys no longer theirs are deleted, new ones inserted. */
+export const replaceBlockKeys = (ids: number[], rows: { id: number; key: string }[]): Statement => ({
+  text: `with wanted as (select * from unnest($1::bigint[], $2::text[]) as t(raw_record_id, key)),
+         gone as (delete from block_key b where b.raw_record_id = any($3::bigint[])
+                  and not exists (select 1 from wanted w where w.raw_record_id = b.raw_record_id and w.key = b.key))
+         insert into block_key (raw_record_id, key) select raw_record_id, key from wanted on conflict do nothing`,
+  values: [rows.map((row) => row.id), rows.map((row) => row.key), ids],
+});
 
 export const insertBlockKeys = (rows: { id: number; key: string }[]): Statement => ({
   text: 'insert into block_key (raw_record_id, key) select * from unnest($1::bigint[], $2::text[]) on conflict do nothing',
   values: [rows.map((row) => row.id), rows.map((row) => row.key)],
 });
 
-/** Candidate pairs of `ids`: records sharing a blocking key whose block holds at most `maxBlock` records. */
+/**
+ * Candidate pairs of `ids`: records sharing a blocking key whose block holds at most `maxBlock` records. Each block is
+ * read through the key's index, at most `maxBlock` + 1 rows (an array subquery, so the planner cannot choose to scan
+ * the whole table and hash it, as it did with a join when its statistics lagged behind a growing table).
+ */
 export const blockCandidates = (ids: number[], maxBlock: number): Statement => ({
-  text: `with keys as (select distinct key from block_key where raw_record_id = any($1::bigint[])),
-         usable as (select k.key from keys k where (select count(*) from (select 1 from block_key b where b.key = k.key limit $2::int + 1) s) <= $2::int)
-         select distinct a.raw_record_id as left, b.raw_record_id as right
-         from block_key a join usable u on u.key = a.key join block_key b on b.key = a.key and b.raw_record_id <> a.raw_record_id
-         where a.raw_record_id = any($1::bigint[])`,
+  text: `with seeds as (select raw_record_id, key from block_key where raw_record_id = any($1::bigint[])),
+         blocks as materialized (select k.key, array(select b.raw_record_id from block_key b where b.key = k.key limit $2::int + 1) as members
+                    from (select distinct key from seeds) k)
+         select distinct s.raw_record_id as left, m.id as right
+         from seeds s join blocks on blocks.key = s.key and cardinality(blocks.members) <= $2::int
+         cross join lateral unnest(blocks.members) as m(id)
+         where m.id <> s.raw_record_id`,
   values: [ids, maxBlock],
 });
 

@@ -78,10 +78,28 @@ export function parseMapping(input: unknown, origin: string): MappingDocument {
 }
 
 export async function loadMappingFile(path: string): Promise<MappingDocument> {
-  const text = await readFile(path, 'utf8').catch((error: Error) => {
+  return parseMapping(await readMappingText(path), path);
+}
+
+function readMappingText(path: string): Promise<string> {
+  return readFile(path, 'utf8').catch((error: Error) => {
     throw new MappingConfigError(path, [{ path: '', reason: `cannot read the mapping: ${error.message}` }], { cause: error });
   });
-  return parseMapping(text, path);
+}
+
+const compiledByPath = new Map<string, { text: string; mapping: CompiledMapping }>();
+
+/**
+ * The compiled mapping of a file, parsed and compiled again only when its text changed: pushed records load their
+ * source's mapping for every group they arrive in, and an edited mapping must still take effect without a restart.
+ */
+export async function loadCompiledMapping(path: string): Promise<CompiledMapping> {
+  const text = await readMappingText(path);
+  const known = compiledByPath.get(path);
+  if (known?.text === text) return known.mapping;
+  const mapping = compileMapping(parseMapping(text, path));
+  compiledByPath.set(path, { text, mapping });
+  return mapping;
 }
 
 /** `/fields/2` under `streams.rows` → `streams.rows.fields[2]`, the way a reader of the YAML names a key. */
