@@ -33,12 +33,10 @@ export const VALUE_ITEMS = 50;
 
 const status = (alias: string) => `lower(coalesce(${alias}.data ->> 'status', ''))`;
 
-const goldensOfRecords = (ids: number[]): Statement => ({
-  text: 'select distinct golden_id from cluster_membership where valid_to is null and raw_record_id = any($1::bigint[])',
-  values: [ids],
-});
-
-/** Recomputes the order figures of these golden records; records that are not active, or have no order, keep no row. */
+/**
+ * Recomputes the order figures of these golden records (records that are not active, or have no order, keep no row)
+ * and marks their stored API documents stale.
+ */
 export const refreshValues = (goldenIds: string[]): Statement => ({
   text: `with agg as (
            select m.golden_id, min(i.occurred_at) as first_order_at, max(i.occurred_at) as last_order_at, count(*)::int as order_count
@@ -46,11 +44,13 @@ export const refreshValues = (goldenIds: string[]): Statement => ({
            join golden_record g on g.id = m.golden_id and g.status = 'active'
            where m.valid_to is null and m.golden_id = any($1::text[]) and i.kind = 'order' and ${status('i')} <> all($2::text[])
            group by m.golden_id),
-         gone as (delete from customer_value where golden_id = any($1::text[]) and golden_id not in (select golden_id from agg))
-         insert into customer_value (golden_id, first_order_at, last_order_at, order_count)
-         select golden_id, first_order_at, last_order_at, order_count from agg
-         on conflict (golden_id) do update set first_order_at = excluded.first_order_at, last_order_at = excluded.last_order_at,
-           order_count = excluded.order_count, updated_at = now()`,
+         gone as (delete from customer_value where golden_id = any($1::text[]) and golden_id not in (select golden_id from agg)),
+         saved as (
+           insert into customer_value (golden_id, first_order_at, last_order_at, order_count)
+           select golden_id, first_order_at, last_order_at, order_count from agg
+           on conflict (golden_id) do update set first_order_at = excluded.first_order_at, last_order_at = excluded.last_order_at,
+             order_count = excluded.order_count, updated_at = now())
+         select hub_stale_documents($1::text[])`,
   values: [goldenIds, NOT_REVENUE],
 });
 
@@ -62,7 +62,6 @@ export async function refreshCustomerValue(client: PoolClient, goldenIds: string
   const ids = [...new Set(goldenIds)];
   if (ids.length === 0) return;
   await client.query(refreshValues(ids));
-  await client.query({ text: 'select hub_stale_documents($1::text[])', values: [ids] });
 }
 
 /**
@@ -70,11 +69,8 @@ export async function refreshCustomerValue(client: PoolClient, goldenIds: string
  * interactions moved with them. Call where the records' interactions were rewritten, in the same transaction.
  */
 export async function resolveAndRefreshValue(client: PoolClient, touched: number[], cause: ChangeCause): Promise<ResolveResult> {
-  if (touched.length === 0) return resolveRecords(client, touched, cause);
-  const before = (await client.query<{ golden_id: string }>(goldensOfRecords(touched))).rows.map((row) => row.golden_id);
   const result = await resolveRecords(client, touched, cause);
-  const after = (await client.query<{ golden_id: string }>(goldensOfRecords(touched))).rows.map((row) => row.golden_id);
-  await refreshCustomerValue(client, [...before, ...after, ...Object.values(result).flat()]);
+  await refreshCustomerValue(client, Object.values(result).flat());
   return result;
 }
 

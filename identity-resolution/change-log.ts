@@ -4,7 +4,7 @@
  * transaction: the counter row stays locked until commit.
  */
 import type { PoolClient } from '../hub/db/database.js';
-import { insertChanges, reserveChangePositions } from './sql.js';
+import { appendChangeRows } from './sql.js';
 
 export type ChangeKind = 'created' | 'updated' | 'merged' | 'split' | 'retired' | 'erased';
 
@@ -24,12 +24,9 @@ export interface Change {
 
 export async function appendChanges(client: PoolClient, changes: Change[], cause: ChangeCause): Promise<void> {
   if (changes.length === 0) return;
-  const { rows } = await client.query<{ position: string }>(reserveChangePositions(changes.length));
-  const first = Number(rows[0].position) - changes.length + 1;
   await client.query(
-    insertChanges(
-      changes.map((change, index) => ({
-        position: first + index,
+    appendChangeRows(
+      changes.map((change) => ({
         goldenId: change.goldenId,
         kind: change.kind,
         changed: change.changed ?? [],

@@ -56,14 +56,36 @@ function ruleOf(row: { kind: string; verified: boolean; same_source: boolean }, 
 
 const byRuleOrder = (x: RuleName, y: RuleName) => RULES.indexOf(x) - RULES.indexOf(y);
 
+/** A pair of records sharing a match key, as sql.ruleKeyEdges reads them. */
+export interface RuleKeyRow {
+  left: string;
+  right: string;
+  kind: string;
+  value: string;
+  verified: boolean;
+  same_source: boolean;
+}
+
+/**
+ * The key kinds the rules compare, and those of them (email, phone) that only a verified rule compares: the unverified
+ * copies of those need not be read.
+ */
+export function ruleKeyKinds(rules: readonly RuleName[]): { kinds: string[]; verifiedOnly: string[] } {
+  const enabled = new Set(rules);
+  return { kinds: [...new Set(rules.map((rule) => kindOf[rule]))], verifiedOnly: (['email', 'phone'] as const).filter((kind) => !enabled.has(kind)) };
+}
+
 /** The edges of `ids` under the enabled rules: per pair, the strongest rule that matches it (then the smallest key). */
 export async function ruleEdges(db: Pool | PoolClient, ids: number[], rules: readonly RuleName[]): Promise<RuleEdge[]> {
+  if (ids.length === 0 || rules.length === 0) return [];
+  const { kinds, verifiedOnly } = ruleKeyKinds(rules);
+  const { rows } = await db.query<RuleKeyRow>(sql.ruleKeyEdges(ids, kinds, verifiedOnly));
+  return ruleEdgesOf(rows, rules);
+}
+
+/** ruleEdges from the shared keys read. */
+export function ruleEdgesOf(rows: RuleKeyRow[], rules: readonly RuleName[]): RuleEdge[] {
   const enabled = new Set(rules);
-  if (ids.length === 0 || enabled.size === 0) return [];
-  const kinds = [...new Set(rules.map((rule) => kindOf[rule]))];
-  // An email (phone) that only verified_email (verified_phone) compares: the unverified copies need not be read.
-  const verifiedOnly = (['email', 'phone'] as const).filter((kind) => !enabled.has(kind));
-  const { rows } = await db.query<{ left: string; right: string; kind: string; value: string; verified: boolean; same_source: boolean }>(sql.ruleKeyEdges(ids, kinds, verifiedOnly));
   const best = new Map<string, RuleEdge>();
   for (const row of rows) {
     const rule = ruleOf(row, enabled);

@@ -20,7 +20,7 @@ import type { CanonicalRecord } from '../openapi/generated/canonical-record.gen.
 import { canonicalReaderOf, deterministicMatcher, type CanonicalReader, type Matcher, type MatchResult } from './matcher.js';
 import { takesPartInResolution } from './match-keys.js';
 import { ConstrainedGroups, connectedComponents, pairKey } from './clusters.js';
-import { DEFAULT_RULES, ruleEdges, sameSourceDuplicates, strengthOf, type RuleName, type RuleSettings } from './deterministic-rules.js';
+import { DEFAULT_RULES, ruleEdgesOf, ruleKeyKinds, sameSourceDuplicates, strengthOf, type RuleKeyRow, type RuleName, type RuleSettings } from './deterministic-rules.js';
 import {
   COMPARISONS,
   DEFAULT_CONFIG,
@@ -289,6 +289,18 @@ export function weightWithoutContacts(model: FellegiSunterModel, a: PreparedReco
   return attributes.filter((attribute) => attribute.comparison === 'email' || attribute.comparison === 'phone').reduce((weight, attribute) => weight - attribute.weight - attribute.tfAdjustment, matchWeight);
 }
 
+/** A row of sql.searchStep. */
+interface SearchRow {
+  tag: string;
+  left: string;
+  right: string | null;
+  kind: string | null;
+  value: string | null;
+  verified: boolean | null;
+  same_source: boolean | null;
+  ord: string | null;
+}
+
 interface Scored {
   a: number;
   b: number;
@@ -328,6 +340,7 @@ export function probabilisticMatcher(settings: ResolutionSettings): Matcher {
       scored.set(key, pair);
       return pair;
     };
+    const { kinds, verifiedOnly } = ruleKeyKinds(settings.rules);
     let frontier = [...seed];
     while (frontier.length > 0) {
       const next: number[] = [];
@@ -337,36 +350,37 @@ export function probabilisticMatcher(settings: ResolutionSettings): Matcher {
           next.push(id);
         }
       };
-      // Records reached for the first time that were stored before blocking keys were: keys now.
-      const { rows: keyless } = await client.query<{ id: string }>(sql.recordsWithoutBlockKeys(frontier));
-      await writeBlockKeys(client, keyless.map((row) => Number(row.id)), canonical);
+      const searching = frontier.filter((id) => expanding.has(id));
+      const { rows } = await client.query<SearchRow>(sql.searchStep(frontier, searching, MATCH_CONFIG.blocking.maxBlockSize, kinds, verifiedOnly));
+      const tagged = (tag: string) => rows.filter((row) => row.tag === tag);
 
-      for (const edge of await ruleEdges(client, frontier, settings.rules)) {
+      // Records reached for the first time that were stored before blocking keys were: keys now, then their candidates.
+      const keyless = tagged('keyless').map((row) => Number(row.left));
+      await writeBlockKeys(client, keyless, canonical);
+      const keylessSearching = keyless.filter((id) => expanding.has(id));
+      const candidates = tagged('candidate');
+      if (keylessSearching.length) candidates.push(...(await client.query<SearchRow>(sql.blockCandidates(keylessSearching, MATCH_CONFIG.blocking.maxBlockSize))).rows);
+
+      for (const edge of ruleEdgesOf(tagged('rule') as RuleKeyRow[], settings.rules)) {
         reach(edge.a);
         reach(edge.b);
         forced.set(pairKey(edge.a, edge.b), edge);
       }
-      const { rows: golden } = await client.query<{ left: string; right: string }>(sql.goldenIdEdges(frontier));
-      for (const edge of golden) {
+      for (const edge of tagged('golden')) {
         const [a, b] = [Number(edge.left), Number(edge.right)];
         reach(a);
         reach(b);
         if (!forced.has(pairKey(a, b))) forced.set(pairKey(a, b), { a: Math.min(a, b), b: Math.max(a, b), rule: 'golden_id' });
       }
-      const { rows: constraints } = await client.query<{ kind: string; left: string; right: string }>(sql.constraintsOf(frontier));
-      for (const constraint of constraints) {
+      for (const constraint of rows.filter((row) => row.tag === 'must_link' || row.tag === 'cannot_link').sort((x, y) => Number(x.ord) - Number(y.ord))) {
         const [a, b] = [Number(constraint.left), Number(constraint.right)];
         if (a === b) continue;
-        if (constraint.kind === 'must_link') {
+        if (constraint.tag === 'must_link') {
           reach(a);
           reach(b);
           mustLink.push([a, b]);
         } else cannotLink.add(pairKey(a, b));
       }
-      const searching = frontier.filter((id) => expanding.has(id));
-      const { rows: candidates } = searching.length
-        ? await client.query<{ left: string; right: string }>(sql.blockCandidates(searching, MATCH_CONFIG.blocking.maxBlockSize))
-        : { rows: [] };
       await load(candidates.flatMap((row) => [Number(row.left), Number(row.right)]));
       for (const row of candidates) {
         const [a, b] = [Number(row.left), Number(row.right)];
@@ -374,21 +388,17 @@ export function probabilisticMatcher(settings: ResolutionSettings): Matcher {
         if (pair && pair.probability >= linkProbability && !cannotLink.has(pairKey(a, b))) reach(b);
       }
       // Former cluster mates are recomputed too, so an old cluster can fall apart; mates of searched records are searched.
-      if (searching.length) {
-        const { rows: mates } = await client.query<{ id: string }>(sql.clusterMates(searching));
-        for (const mate of mates) {
-          const id = Number(mate.id);
-          if (expanding.has(id)) continue;
-          expanding.add(id);
-          if (members.has(id)) next.push(id);
-          else reach(id);
-        }
+      const goldenOf = new Map(tagged('member').map((row) => [Number(row.left), row.value!]));
+      const matesOf = new Map<string, number[]>();
+      for (const row of tagged('mate')) matesOf.set(row.value!, [...(matesOf.get(row.value!) ?? []), Number(row.left)]);
+      const mates = (ids: number[]) => [...new Set(ids.flatMap((id) => matesOf.get(goldenOf.get(id)!) ?? []))];
+      for (const id of mates(searching)) {
+        if (expanding.has(id)) continue;
+        expanding.add(id);
+        if (members.has(id)) next.push(id);
+        else reach(id);
       }
-      const others = frontier.filter((id) => !expanding.has(id));
-      if (others.length) {
-        const { rows: mates } = await client.query<{ id: string }>(sql.clusterMates(others));
-        for (const mate of mates) reach(Number(mate.id));
-      }
+      for (const id of mates(frontier.filter((id) => !expanding.has(id)))) reach(id);
       frontier = next;
     }
 

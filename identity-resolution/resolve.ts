@@ -30,6 +30,8 @@ export interface ResolveResult {
   merged: string[];
   split: string[];
   retired: string[];
+  /** The golden records the touched records belonged to before the pass and after it. */
+  involved: string[];
 }
 
 interface Membership {
@@ -38,7 +40,7 @@ interface Membership {
 }
 
 export async function resolveRecords(client: PoolClient, touched: number[], cause: ChangeCause, matcher: Matcher = configuredMatcher): Promise<ResolveResult> {
-  const result: ResolveResult = { created: [], updated: [], merged: [], split: [], retired: [] };
+  const result: ResolveResult = { created: [], updated: [], merged: [], split: [], retired: [], involved: [] };
   if (touched.length === 0) return result;
   await client.query(sql.lockResolution());
 
@@ -175,6 +177,7 @@ export async function resolveRecords(client: PoolClient, touched: number[], caus
     }
   }
   await appendChanges(client, changes, cause);
+  result.involved = [...new Set(seed.flatMap((id) => [membership.get(id)?.goldenId, assigned.get(id)]).filter((id): id is string => Boolean(id)))];
   return result;
 }
 

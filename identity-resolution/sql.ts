@@ -16,15 +16,19 @@ export const lockResolution = (): Statement => ({ text: 'select pg_advisory_xact
  * stays on the record's index instead of walking the primary key of every email (kind leads it).
  */
 export const ruleKeyEdges = (ids: number[], kinds: string[], verifiedOnly: string[]): Statement => ({
-  text: `select a.raw_record_id as left, b.raw_record_id as right, a.kind, a.value, a.verified and b.verified as verified, l.source = r.source as same_source
-         from unnest($1::bigint[]) as seed(id)
-         cross join lateral (select raw_record_id, kind, value, verified from match_key where raw_record_id = seed.id offset 0) a
-         cross join lateral (select raw_record_id, verified from match_key m
-                             where m.kind = a.kind and m.value = a.value and m.raw_record_id <> a.raw_record_id and (m.verified or m.kind <> all($3::text[])) offset 0) b
-         join canonical_record l on l.raw_record_id = a.raw_record_id join canonical_record r on r.raw_record_id = b.raw_record_id
-         where a.kind = any($2::text[]) and (a.verified or a.kind <> all($3::text[]))`,
+  text: ruleKeyEdgesQuery('$1', '$2', '$3'),
   values: [ids, kinds, verifiedOnly],
 });
+
+/** ruleKeyEdges' query with its parameters at the given placeholders. */
+const ruleKeyEdgesQuery = (ids: string, kinds: string, verifiedOnly: string) =>
+  `select a.raw_record_id as left, b.raw_record_id as right, a.kind, a.value, a.verified and b.verified as verified, l.source = r.source as same_source
+   from unnest(${ids}::bigint[]) as seed(id)
+   cross join lateral (select raw_record_id, kind, value, verified from match_key where raw_record_id = seed.id offset 0) a
+   cross join lateral (select raw_record_id, verified from match_key m
+                       where m.kind = a.kind and m.value = a.value and m.raw_record_id <> a.raw_record_id and (m.verified or m.kind <> all(${verifiedOnly}::text[])) offset 0) b
+   join canonical_record l on l.raw_record_id = a.raw_record_id join canonical_record r on r.raw_record_id = b.raw_record_id
+   where a.kind = any(${kinds}::text[]) and (a.verified or a.kind <> all(${verifiedOnly}::text[]))`;
 
 /** The identifiers (`scheme=value` keys) of `ids` with their source, except the hub's golden ids (read by record, as above). */
 export const identifiersOf = (ids: number[]): Statement => ({
@@ -41,18 +45,22 @@ export const identifiersOf = (ids: number[]): Statement => ({
  * is followed to the golden record it was merged into.
  */
 export const goldenIdEdges = (ids: number[]): Statement => ({
-  text: `with recursive named as (
-           select raw_record_id, substr(value, length($2) + 2) as golden_id from match_key
-           where kind = 'identifier' and value like $2 || '=%' and raw_record_id = any($1::bigint[])
-         ), chain as (
-           select raw_record_id, golden_id from named
-           union all
-           select c.raw_record_id, g.merged_into from chain c join golden_record g on g.id = c.golden_id where g.merged_into is not null
-         )
+  text: `with recursive ${goldenChainCtes('$1', '$2')}
          select c.raw_record_id as left, m.raw_record_id as right
          from chain c join cluster_membership m on m.golden_id = c.golden_id and m.valid_to is null and m.raw_record_id <> c.raw_record_id`,
   values: [ids, GOLDEN_ID_SCHEME],
 });
+
+/** `named`: the golden ids the records of `ids` name; `chain`: those and every golden record they were merged into. */
+const goldenChainCtes = (ids: string, scheme: string) =>
+  `named as (
+     select raw_record_id, substr(value, length(${scheme}) + 2) as golden_id from match_key
+     where kind = 'identifier' and value like ${scheme} || '=%' and raw_record_id = any(${ids}::bigint[])
+   ), chain as (
+     select raw_record_id, golden_id from named
+     union all
+     select c.raw_record_id, g.merged_into from chain c join golden_record g on g.id = c.golden_id where g.merged_into is not null
+   )`;
 
 /** The current members of the golden records of `ids`: recomputed with them, so an old cluster can fall apart. */
 export const clusterMates = (ids: number[]): Statement => ({
@@ -199,18 +207,19 @@ export const saveSurvivorshipSetting = (rules: unknown): Statement => ({
 });
 
 /** Reserves `count` change-log positions. The counter row stays locked until commit, so positions follow commit order. */
-export const reserveChangePositions = (count: number): Statement => ({
-  text: 'update change_log_counter set position = position + $1 returning position',
-  values: [count],
-});
-
-export const insertChanges = (
-  rows: { position: number; goldenId: string; kind: string; changed: string[]; detail: unknown; cause: string; causeId: string | null; actor: string }[],
+/**
+ * Appends changes at the next positions of the change log: the counter row is raised by their number in the same
+ * statement (and stays locked until commit, so positions follow commit order); the n-th change gets the n-th position.
+ */
+export const appendChangeRows = (
+  rows: { goldenId: string; kind: string; changed: string[]; detail: unknown; cause: string; causeId: string | null; actor: string }[],
 ): Statement => ({
-  text: `insert into change_log (position, golden_id, kind, changed, detail, cause, cause_id, actor)
-         select * from unnest($1::bigint[], $2::text[], $3::text[], $4::jsonb[], $5::jsonb[], $6::text[], $7::text[], $8::text[])`,
+  text: `with reserved as (update change_log_counter set position = position + cardinality($1::text[]) returning position)
+         insert into change_log (position, golden_id, kind, changed, detail, cause, cause_id, actor)
+         select reserved.position - cardinality($1::text[]) + t.n, t.golden_id, t.kind, t.changed, t.detail, t.cause, t.cause_id, t.actor
+         from reserved, unnest($1::text[], $2::text[], $3::jsonb[], $4::jsonb[], $5::text[], $6::text[], $7::text[])
+           with ordinality as t(golden_id, kind, changed, detail, cause, cause_id, actor, n)`,
   values: [
-    rows.map((row) => row.position),
     rows.map((row) => row.goldenId),
     rows.map((row) => row.kind),
     rows.map((row) => JSON.stringify(row.changed)),
@@ -220,7 +229,6 @@ export const insertChanges = (
     rows.map((row) => row.actor),
   ],
 });
-
 // --- Probabilistic matching (probabilistic-matcher.ts, tables of 0008_matching.sql) ---
 
 export const resolutionSetting = (): Statement => ({ text: 'select matcher, settings from resolution_setting', values: [] });
@@ -230,14 +238,6 @@ export const saveResolutionSetting = (matcher: string, settings: unknown): State
          on conflict (id) do update set matcher = excluded.matcher, settings = excluded.settings`,
   values: [matcher, JSON.stringify(settings)],
 });
-
-/** Records of `ids` that have a canonical form but no blocking key stored yet. */
-export const recordsWithoutBlockKeys = (ids: number[]): Statement => ({
-  text: `select c.raw_record_id as id from canonical_record c
-         where c.raw_record_id = any($1::bigint[]) and not exists (select 1 from block_key b where b.raw_record_id = c.raw_record_id)`,
-  values: [ids],
-});
-
 
 /** Replaces the blocking keys of `ids` with `rows`: keys no longer theirs are deleted, new ones inserted. */
 export const replaceBlockKeys = (ids: number[], rows: { id: number; key: string }[]): Statement => ({
@@ -259,14 +259,52 @@ export const insertBlockKeys = (rows: { id: number; key: string }[]): Statement 
  * the whole table and hash it, as it did with a join when its statistics lagged behind a growing table).
  */
 export const blockCandidates = (ids: number[], maxBlock: number): Statement => ({
-  text: `with seeds as (select raw_record_id, key from block_key where raw_record_id = any($1::bigint[])),
-         blocks as materialized (select k.key, array(select b.raw_record_id from block_key b where b.key = k.key limit $2::int + 1) as members
-                    from (select distinct key from seeds) k)
-         select distinct s.raw_record_id as left, m.id as right
-         from seeds s join blocks on blocks.key = s.key and cardinality(blocks.members) <= $2::int
-         cross join lateral unnest(blocks.members) as m(id)
-         where m.id <> s.raw_record_id`,
+  text: `with ${blockCtes('$1', '$2')} ${candidatesQuery('$2')}`,
   values: [ids, maxBlock],
+});
+
+/** `seeds`: the blocking keys of `ids`; `blocks`: per key, at most `maxBlock` + 1 of its records. */
+const blockCtes = (ids: string, maxBlock: string) =>
+  `seeds as (select raw_record_id, key from block_key where raw_record_id = any(${ids}::bigint[])),
+   blocks as materialized (select k.key, array(select b.raw_record_id from block_key b where b.key = k.key limit ${maxBlock}::int + 1) as members
+                           from (select distinct key from seeds) k)`;
+
+const candidatesQuery = (maxBlock: string) =>
+  `select distinct s.raw_record_id as left, m.id as right
+   from seeds s join blocks on blocks.key = s.key and cardinality(blocks.members) <= ${maxBlock}::int
+   cross join lateral unnest(blocks.members) as m(id)
+   where m.id <> s.raw_record_id`;
+
+/**
+ * What the probabilistic matcher reads about one step of its search, in one round trip; `tag` says what a row is:
+ * - `keyless`: a record of `frontier` (left) without blocking keys (stored before they were);
+ * - `rule`: a key of `kinds` that a record of `frontier` shares (as ruleKeyEdges: left, right, kind, value, verified, same_source);
+ * - `golden`: a golden-id edge of `frontier` (as goldenIdEdges);
+ * - `must_link`, `cannot_link`: a steward constraint touching `frontier` (`ord`: its id);
+ * - `candidate`: a block candidate of `searching` (as blockCandidates);
+ * - `member`: the golden record (value) of a record of `frontier` (left); `mate`: a current member (left) of one of those (value).
+ */
+export const searchStep = (frontier: number[], searching: number[], maxBlock: number, kinds: string[], verifiedOnly: string[]): Statement => ({
+  text: `with recursive ${goldenChainCtes('$1', '$4')}, ${blockCtes('$2', '$3')},
+         member as (select raw_record_id, golden_id from cluster_membership where valid_to is null and raw_record_id = any($1::bigint[]))
+         select 'keyless' as tag, c.raw_record_id as left, null::bigint as right, null as kind, null as value, null::boolean as verified, null::boolean as same_source, null::bigint as ord
+           from canonical_record c where c.raw_record_id = any($1::bigint[]) and not exists (select 1 from block_key b where b.raw_record_id = c.raw_record_id)
+         union all
+         select 'rule', e.left, e.right, e.kind, e.value, e.verified, e.same_source, null from (${ruleKeyEdgesQuery('$1', '$5', '$6')}) e
+         union all
+         select 'golden', c.raw_record_id, m.raw_record_id, null, null, null, null, null
+           from chain c join cluster_membership m on m.golden_id = c.golden_id and m.valid_to is null and m.raw_record_id <> c.raw_record_id
+         union all
+         select kind, left_raw_record_id, right_raw_record_id, null, null, null, null, id from match_constraint
+           where withdrawn_at is null and (left_raw_record_id = any($1::bigint[]) or right_raw_record_id = any($1::bigint[]))
+         union all
+         select 'candidate', p.left, p.right, null, null, null, null, null from (${candidatesQuery('$3')}) p
+         union all
+         select 'member', raw_record_id, null, null, golden_id, null, null, null from member
+         union all
+         select 'mate', m.raw_record_id, null, null, m.golden_id, null, null, null
+           from cluster_membership m where m.valid_to is null and m.golden_id in (select golden_id from member)`,
+  values: [frontier, searching, maxBlock, GOLDEN_ID_SCHEME, kinds, verifiedOnly],
 });
 
 /** Steward constraints (both kinds) touching `ids`. */

@@ -89,6 +89,23 @@ describe('blocking keys', () => {
   });
 });
 
+describe('records stored before blocking keys were', () => {
+  it('get their keys when a search reaches them, and keep their cluster', async () => {
+    await ingest(db.pool, 'erp', [{ id: 'o1', given: 'Olga', family: 'Ott', email: 'olga@example.com', phone: '+49 30 7654321' }]);
+    await ingest(db.pool, 'shop', [{ id: 'o2', given: 'Olga', family: 'Ott', email: 'olga@example.com' }]);
+    const [first, second] = [await rawRecordId(db.pool, 'erp', 'o1'), await rawRecordId(db.pool, 'shop', 'o2')];
+    const olga = (await goldenOf(db.pool, 'erp', 'o1'))!;
+    expect(await goldenOf(db.pool, 'shop', 'o2')).toBe(olga);
+    await db.pool.query('delete from block_key where raw_record_id = any($1::bigint[])', [[first, second]]);
+    // The ERP record changes: it is searched, and its cluster mate, keyless, is reached, given keys and searched too.
+    await ingest(db.pool, 'erp', [{ id: 'o1', given: 'Olga', family: 'Ott', email: 'olga@example.com', phone: '+49 30 7654322' }]);
+    const { rows } = await db.pool.query<{ id: string }>('select distinct raw_record_id as id from block_key where raw_record_id = any($1::bigint[])', [[first, second]]);
+    expect(rows.map((row) => Number(row.id)).sort()).toEqual([first, second].sort());
+    expect(await goldenOf(db.pool, 'erp', 'o1')).toBe(olga);
+    expect(await goldenOf(db.pool, 'shop', 'o2')).toBe(olga);
+  });
+});
+
 describe('document staleness', () => {
   it('raises the generation once per transaction, however many of its statements mark the customer', async () => {
     await ingest(db.pool, 'erp', [{ id: 'd1', given: 'Dora', family: 'Dorn', email: 'dora@example.com' }]);

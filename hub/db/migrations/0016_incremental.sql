@@ -8,3 +8,7 @@ create or replace function hub_stale_documents(golden_ids text[]) returns void l
   on conflict (golden_id) do update set generation = d.generation + 1, body = null
     where d.xmin <> pg_current_xact_id()::xid
 $$;
+
+-- The memberships a record has left, by record: a component that keeps no golden record looks up the one its members
+-- belonged to before a merge (identity-resolution/sql.ts previousMergedGoldens), which otherwise read the whole table.
+create index cluster_membership_past on cluster_membership (raw_record_id) where valid_to is not null;
