@@ -51,6 +51,7 @@ export const refreshValues = (goldenIds: string[]): Statement => ({
            on conflict (golden_id) do update set first_order_at = excluded.first_order_at, last_order_at = excluded.last_order_at,
              order_count = excluded.order_count, updated_at = now())
          select hub_stale_documents($1::text[])`,
+  name: 'hub_refresh_values',
   values: [goldenIds, NOT_REVENUE],
 });
 

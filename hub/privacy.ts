@@ -24,6 +24,7 @@ const contentKey = (source: string, contentHash: string) => sha256(`${source}\0$
 const tombstonedRecords = (keys: { externalId: string; record: string; content: string }[]): Statement => ({
   text: `select t.external_id from unnest($1::text[], $2::text[], $3::text[]) as t(external_id, record_key, content_key)
          where exists (select 1 from erasure_tombstone e where (e.kind = 'record' and e.key_hash = t.record_key) or (e.kind = 'content' and e.key_hash = t.content_key))`,
+  name: 'hub_tombstoned_records',
   values: [keys.map((key) => key.externalId), keys.map((key) => key.record), keys.map((key) => key.content)],
 });
 

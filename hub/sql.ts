@@ -110,6 +110,7 @@ export const addDeletedCount = (id: number, deleted: number): Statement => ({
 
 export const existingRawRecords = (source: string, stream: string, externalIds: string[]): Statement => ({
   text: 'select id, external_id, content_hash, deleted_at from raw_record where source = $1 and stream = $2 and external_id = any($3::text[])',
+  name: 'hub_existing_raw_records',
   values: [source, stream, externalIds],
 });
 
@@ -117,6 +118,7 @@ export const insertRawRecords = (source: string, stream: string, runId: number |
   text: `insert into raw_record (source, stream, external_id, data, content_hash, last_run_id)
          select $1, $2, external_id, data, hash, $3 from unnest($4::text[], $5::jsonb[], $6::text[]) as t(external_id, data, hash)
          returning id, external_id, changed_at`,
+  name: 'hub_insert_raw_records',
   values: [source, stream, runId, rows.map((row) => row.externalId), rows.map((row) => JSON.stringify(row.data)), rows.map((row) => row.hash)],
 });
 
@@ -144,6 +146,7 @@ export const rawRecordIdsOfSource = (source: string, afterId: number, limit: num
 
 export const canonicalOf = (ids: number[]): Statement => ({
   text: 'select raw_record_id as id, data, observed_at from canonical_record where raw_record_id = any($1::bigint[])',
+  name: 'hub_canonical_of',
   values: [ids],
 });
 
@@ -151,6 +154,7 @@ export const upsertCanonical = (rows: { id: number; source: string; data: unknow
   text: `insert into canonical_record (raw_record_id, source, data, observed_at)
          select * from unnest($1::bigint[], $2::text[], $3::jsonb[], $4::timestamptz[])
          on conflict (raw_record_id) do update set data = excluded.data, observed_at = excluded.observed_at, mapped_at = now()`,
+  name: 'hub_upsert_canonical',
   values: [rows.map((row) => row.id), rows.map((row) => row.source), rows.map((row) => JSON.stringify(row.data)), rows.map((row) => row.observedAt)],
 });
 
@@ -166,6 +170,7 @@ export const deleteMatchKeys = (ids: number[]): Statement => ({
 
 export const insertMatchKeys = (rows: { id: number; kind: string; value: string; verified: boolean }[]): Statement => ({
   text: `insert into match_key (raw_record_id, kind, value, verified) select * from unnest($1::bigint[], $2::text[], $3::text[], $4::boolean[])`,
+  name: 'hub_insert_match_keys',
   values: [rows.map((row) => row.id), rows.map((row) => row.kind), rows.map((row) => row.value), rows.map((row) => row.verified)],
 });
 

@@ -98,15 +98,28 @@ export function ruleEdgesOf(rows: RuleKeyRow[], rules: readonly RuleName[]): Rul
   return [...best.values()].sort((x, y) => x.a - y.a || x.b - y.b);
 }
 
+/** An identifier of a record (`scheme=value`) and the record's source, as sql.identifiersOf reads them. */
+export interface IdentifierRow {
+  id: string;
+  source: string;
+  value: string;
+}
+
 /**
  * Same-source duplicates among each group of records (records in different groups never meet, so their pairs are
  * left out): pairs of one source that hold identifiers of one scheme but share no value of it. Empty with `shared_key`.
+ * `identifiers`: those of every record of the groups, when already read.
  */
-export async function sameSourceDuplicates(db: Pool | PoolClient, groups: number[][], settings: RuleSettings): Promise<Set<string>> {
+export async function sameSourceDuplicates(
+  db: Pool | PoolClient,
+  groups: number[][],
+  settings: RuleSettings,
+  identifiers?: IdentifierRow[],
+): Promise<Set<string>> {
   const pairs = new Set<string>();
   const candidates = groups.filter((group) => group.length > 1);
   if (settings.sameSourceDuplicates === 'shared_key' || candidates.length === 0) return pairs;
-  const { rows } = await db.query<{ id: string; source: string; value: string }>(sql.identifiersOf(candidates.flat()));
+  const rows = identifiers ?? (await db.query<IdentifierRow>(sql.identifiersOf(candidates.flat()))).rows;
   // Per record, its ids by `source scheme`.
   const idsOf = new Map<number, Map<string, Set<string>>>();
   for (const row of rows) {

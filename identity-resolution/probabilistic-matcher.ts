@@ -20,7 +20,7 @@ import type { CanonicalRecord } from '../openapi/generated/canonical-record.gen.
 import { canonicalReaderOf, deterministicMatcher, type CanonicalReader, type Matcher, type MatchResult } from './matcher.js';
 import { takesPartInResolution } from './match-keys.js';
 import { ConstrainedGroups, connectedComponents, pairKey } from './clusters.js';
-import { DEFAULT_RULES, ruleEdgesOf, ruleKeyKinds, sameSourceDuplicates, strengthOf, type RuleKeyRow, type RuleName, type RuleSettings } from './deterministic-rules.js';
+import { DEFAULT_RULES, ruleEdgesOf, ruleKeyKinds, sameSourceDuplicates, strengthOf, type IdentifierRow, type RuleKeyRow, type RuleName, type RuleSettings } from './deterministic-rules.js';
 import {
   COMPARISONS,
   DEFAULT_CONFIG,
@@ -341,6 +341,8 @@ export function probabilisticMatcher(settings: ResolutionSettings): Matcher {
       return pair;
     };
     const { kinds, verifiedOnly } = ruleKeyKinds(settings.rules);
+    // The identifiers of every record reached (each passes through a frontier once at least), for same-source duplicates.
+    const identifiers: IdentifierRow[] = [];
     let frontier = [...seed];
     while (frontier.length > 0) {
       const next: number[] = [];
@@ -353,6 +355,7 @@ export function probabilisticMatcher(settings: ResolutionSettings): Matcher {
       const searching = frontier.filter((id) => expanding.has(id));
       const { rows } = await client.query<SearchRow>(sql.searchStep(frontier, searching, MATCH_CONFIG.blocking.maxBlockSize, kinds, verifiedOnly));
       const tagged = (tag: string) => rows.filter((row) => row.tag === tag);
+      for (const row of tagged('identifier')) identifiers.push({ id: row.left, source: row.kind!, value: row.value! });
 
       // Records reached for the first time that were stored before blocking keys were: keys now, then their candidates.
       const keyless = tagged('keyless').map((row) => Number(row.left));
@@ -417,7 +420,7 @@ export function probabilisticMatcher(settings: ResolutionSettings): Matcher {
     // without their email and phone is strong enough evidence to join them.
     const linking = [...scored.values()].filter((pair) => inside(pair) && pair.probability >= linkProbability);
     const reachable = connectedComponents(ids, [...forced.values(), ...linking].filter(inside).map((pair): [number, number] => [pair.a, pair.b]).concat(mustLink.filter(([a, b]) => index.has(a) && index.has(b))));
-    const duplicates = await sameSourceDuplicates(client, reachable, settings);
+    const duplicates = await sameSourceDuplicates(client, reachable, settings, identifiers);
     for (const key of duplicates) {
       const pair = scored.get(key);
       if (pair && pair.probability >= linkProbability && model.probability(weightWithoutContacts(model, prepared.get(pair.a)!, prepared.get(pair.b)!)) >= linkProbability) duplicates.delete(key);

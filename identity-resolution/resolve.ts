@@ -100,6 +100,8 @@ export async function resolveRecords(client: PoolClient, touched: number[], caus
   }
 
   const merges = changes.filter((change) => change.kind === 'merged').map((change) => ({ from: change.goldenId, into: String(change.detail!.into) }));
+  const mergedInto = new Map<string, string[]>();
+  for (const merge of merges) mergedInto.set(merge.into, [...(mergedInto.get(merge.into) ?? []), merge.from]);
   if (merges.length) await client.query(sql.movePinsOnMerge(merges));
   const pins = await activePins(client, [...componentOf.keys()]);
   const organisations = await resolveOrganisations(client, everyone, canonical);
@@ -125,7 +127,7 @@ export async function resolveRecords(client: PoolClient, touched: number[], caus
     const organisationId = organisationSource == null ? undefined : organisations.organisationOf.get(organisationSource);
     if (organisationId) attributes.organisation_id = organisationId;
     const changed = changedAttributes(before.get(goldenId) ?? {}, attributes as Record<string, unknown>);
-    const mergedIn = changes.filter((change) => change.kind === 'merged' && change.detail?.into === goldenId).map((change) => change.goldenId);
+    const mergedIn = mergedInto.get(goldenId) ?? [];
     const fresh = newById.get(goldenId);
     if (fresh) {
       fresh.data = attributes;
@@ -138,7 +140,8 @@ export async function resolveRecords(client: PoolClient, touched: number[], caus
       result.updated.push(goldenId);
     }
   }
-  const retired = oldGoldens.filter((goldenId) => !componentOf.has(goldenId) && !result.merged.includes(goldenId));
+  const mergedAway = new Set(result.merged);
+  const retired = oldGoldens.filter((goldenId) => !componentOf.has(goldenId) && !mergedAway.has(goldenId));
 
   // Statements with nothing to write are not sent: a pass of one record needs few of them.
   const inserted = newGoldens.filter((golden) => !golden.revived);

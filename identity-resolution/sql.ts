@@ -32,13 +32,15 @@ const ruleKeyEdgesQuery = (ids: string, kinds: string, verifiedOnly: string) =>
 
 /** The identifiers (`scheme=value` keys) of `ids` with their source, except the hub's golden ids (read by record, as above). */
 export const identifiersOf = (ids: number[]): Statement => ({
-  text: `select m.raw_record_id as id, c.source, m.value
-         from (select raw_record_id, kind, value from match_key where raw_record_id = any($1::bigint[]) offset 0) m
-         join canonical_record c on c.raw_record_id = m.raw_record_id
-         where m.kind = 'identifier' and m.value not like $2 || '=%'
-         order by m.raw_record_id, m.value`,
+  text: `${identifiersQuery('$1', '$2')} order by m.raw_record_id, m.value`,
   values: [ids, GOLDEN_ID_SCHEME],
 });
+
+const identifiersQuery = (ids: string, scheme: string) =>
+  `select m.raw_record_id as id, c.source, m.value
+   from (select raw_record_id, kind, value from match_key where raw_record_id = any(${ids}::bigint[]) offset 0) m
+   join canonical_record c on c.raw_record_id = m.raw_record_id
+   where m.kind = 'identifier' and m.value not like ${scheme} || '=%'`;
 
 /**
  * Records that name a golden record (GOLDEN_ID_SCHEME) link to its current members; a merged-away id
@@ -71,27 +73,32 @@ export const clusterMates = (ids: number[]): Statement => ({
 
 export const canonicalRecords = (ids: number[]): Statement => ({
   text: `select c.raw_record_id as id, c.source, c.data, c.observed_at from canonical_record c where c.raw_record_id = any($1::bigint[])`,
+  name: 'hub_canonical_records',
   values: [ids],
 });
 
 export const currentMemberships = (ids: number[]): Statement => ({
   text: `select m.raw_record_id as id, m.golden_id, g.seq from cluster_membership m join golden_record g on g.id = m.golden_id
          where m.valid_to is null and m.raw_record_id = any($1::bigint[])`,
+  name: 'hub_current_memberships',
   values: [ids],
 });
 
 export const goldenRecords = (ids: string[]): Statement => ({
   text: 'select id, seq, status, data from golden_record where id = any($1::text[]) for update',
+  name: 'hub_golden_records',
   values: [ids],
 });
 
 export const allocateGoldenSeqs = (count: number): Statement => ({
   text: "select nextval('golden_record_seq') as seq from generate_series(1, $1)",
+  name: 'hub_allocate_golden_seqs',
   values: [count],
 });
 
 export const insertGoldenRecords = (rows: { id: string; seq: number; data: unknown }[]): Statement => ({
   text: `insert into golden_record (id, seq, data) select * from unnest($1::text[], $2::bigint[], $3::jsonb[])`,
+  name: 'hub_insert_golden_records',
   values: [rows.map((row) => row.id), rows.map((row) => row.seq), rows.map((row) => JSON.stringify(row.data))],
 });
 
@@ -102,6 +109,7 @@ export const previousMergedGoldens = (ids: number[]): Statement => ({
                where raw_record_id = any($1::bigint[]) and valid_to is not null
                order by raw_record_id, valid_to desc, id desc) last
          join golden_record g on g.id = last.golden_id and g.status = 'merged'`,
+  name: 'hub_previous_merged_goldens',
   values: [ids],
 });
 
@@ -113,18 +121,21 @@ export const reviveGoldenRecords = (rows: { id: string; data: unknown }[]): Stat
 
 export const closeMemberships = (ids: number[]): Statement => ({
   text: 'update cluster_membership set valid_to = now() where valid_to is null and raw_record_id = any($1::bigint[])',
+  name: 'hub_close_memberships',
   values: [ids],
 });
 
 export const openMemberships = (ids: number[], goldenIds: string[], details: unknown[]): Statement => ({
   text: `insert into cluster_membership (raw_record_id, golden_id, cause, detail)
          select id, golden_id, 'rule', detail from unnest($1::bigint[], $2::text[], $3::jsonb[]) as t(id, golden_id, detail)`,
+  name: 'hub_open_memberships',
   values: [ids, goldenIds, details.map((detail) => JSON.stringify(detail))],
 });
 
 export const saveGoldenRecords = (rows: { id: string; data: unknown }[]): Statement => ({
   text: `update golden_record g set data = t.data, status = 'active', merged_into = null, updated_at = now()
          from unnest($1::text[], $2::jsonb[]) as t(id, data) where g.id = t.id`,
+  name: 'hub_save_golden_records',
   values: [rows.map((row) => row.id), rows.map((row) => JSON.stringify(row.data))],
 });
 
@@ -155,6 +166,7 @@ export const replaceLineage = (
              and not exists (select 1 from wanted w where ${sameLineage('w', 'l')}))
          insert into attribute_lineage (golden_id, attribute, value, raw_record_id, source, observed_at, survived, rule, pinned_value_id)
          select * from wanted w where not exists (select 1 from attribute_lineage l where ${sameLineage('w', 'l')})`,
+  name: 'hub_replace_lineage',
   values: [
     rows.map((row) => row.goldenId),
     rows.map((row) => row.attribute),
@@ -181,6 +193,7 @@ const sameLineage = (x: string, y: string) =>
 export const activePins = (goldenIds: string[]): Statement => ({
   text: `select id, golden_id, attribute, value, created_at from pinned_value
          where golden_id = any($1::text[]) and withdrawn_at is null order by golden_id, attribute, created_at desc, id desc`,
+  name: 'hub_active_pins',
   values: [goldenIds],
 });
 
@@ -219,6 +232,7 @@ export const appendChangeRows = (
          select reserved.position - cardinality($1::text[]) + t.n, t.golden_id, t.kind, t.changed, t.detail, t.cause, t.cause_id, t.actor
          from reserved, unnest($1::text[], $2::text[], $3::jsonb[], $4::jsonb[], $5::text[], $6::text[], $7::text[])
            with ordinality as t(golden_id, kind, changed, detail, cause, cause_id, actor, n)`,
+  name: 'hub_append_change_rows',
   values: [
     rows.map((row) => row.goldenId),
     rows.map((row) => row.kind),
@@ -245,6 +259,7 @@ export const replaceBlockKeys = (ids: number[], rows: { id: number; key: string 
          gone as (delete from block_key b where b.raw_record_id = any($3::bigint[])
                   and not exists (select 1 from wanted w where w.raw_record_id = b.raw_record_id and w.key = b.key))
          insert into block_key (raw_record_id, key) select raw_record_id, key from wanted on conflict do nothing`,
+  name: 'hub_replace_block_keys',
   values: [rows.map((row) => row.id), rows.map((row) => row.key), ids],
 });
 
@@ -260,6 +275,7 @@ export const insertBlockKeys = (rows: { id: number; key: string }[]): Statement 
  */
 export const blockCandidates = (ids: number[], maxBlock: number): Statement => ({
   text: `with ${blockCtes('$1', '$2')} ${candidatesQuery('$2')}`,
+  name: 'hub_block_candidates',
   values: [ids, maxBlock],
 });
 
@@ -282,7 +298,8 @@ const candidatesQuery = (maxBlock: string) =>
  * - `golden`: a golden-id edge of `frontier` (as goldenIdEdges);
  * - `must_link`, `cannot_link`: a steward constraint touching `frontier` (`ord`: its id);
  * - `candidate`: a block candidate of `searching` (as blockCandidates);
- * - `member`: the golden record (value) of a record of `frontier` (left); `mate`: a current member (left) of one of those (value).
+ * - `member`: the golden record (value) of a record of `frontier` (left); `mate`: a current member (left) of one of those (value);
+ * - `identifier`: an identifier (value) of a record of `frontier` (left) and its source (kind), as identifiersOf.
  */
 export const searchStep = (frontier: number[], searching: number[], maxBlock: number, kinds: string[], verifiedOnly: string[]): Statement => ({
   text: `with recursive ${goldenChainCtes('$1', '$4')}, ${blockCtes('$2', '$3')},
@@ -303,7 +320,10 @@ export const searchStep = (frontier: number[], searching: number[], maxBlock: nu
          select 'member', raw_record_id, null, null, golden_id, null, null, null from member
          union all
          select 'mate', m.raw_record_id, null, null, m.golden_id, null, null, null
-           from cluster_membership m where m.valid_to is null and m.golden_id in (select golden_id from member)`,
+           from cluster_membership m where m.valid_to is null and m.golden_id in (select golden_id from member)
+         union all
+         select 'identifier', i.id, null, i.source, i.value, null, null, null from (${identifiersQuery('$1', '$4')}) i`,
+  name: 'hub_search_step',
   values: [frontier, searching, maxBlock, GOLDEN_ID_SCHEME, kinds, verifiedOnly],
 });
 
@@ -360,6 +380,7 @@ export const settleReviewItems = (pairs: [number, number][]): Statement => ({
 export const openReviewItemsOf = (ids: number[]): Statement => ({
   text: `select left_raw_record_id as left, right_raw_record_id as right from review_item
          where status = 'open' and (left_raw_record_id = any($1::bigint[]) or right_raw_record_id = any($1::bigint[]))`,
+  name: 'hub_open_review_items_of',
   values: [ids],
 });
 
@@ -367,6 +388,7 @@ export const openReviewItemsOf = (ids: number[]): Statement => ({
 
 export const organisationKeysOf = (ids: number[]): Statement => ({
   text: 'select raw_record_id as id, kind, value from organisation_key where raw_record_id = any($1::bigint[]) order by raw_record_id, kind, value',
+  name: 'hub_organisation_keys_of',
   values: [ids],
 });
 
@@ -408,6 +430,7 @@ export const organisationData = (ids: string[]): Statement => ({ text: 'select i
 export const currentOrganisationMemberships = (ids: number[]): Statement => ({
   text: `select m.raw_record_id as id, m.organisation_id, o.seq from organisation_membership m join organisation o on o.id = m.organisation_id
          where m.valid_to is null and m.raw_record_id = any($1::bigint[])`,
+  name: 'hub_current_organisation_memberships',
   values: [ids],
 });
 

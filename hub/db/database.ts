@@ -9,6 +9,11 @@ export type PoolClient = pg.PoolClient;
 export interface Statement {
   text: string;
   values: unknown[];
+  /**
+   * Prepared once per connection under this name and then only bound and executed: for the statements of the
+   * incremental path whose planning costs as much as their execution. The text under a name never changes.
+   */
+  name?: string;
 }
 
 export interface Database {
