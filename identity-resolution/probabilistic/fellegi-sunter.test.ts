@@ -89,6 +89,17 @@ describe('term-frequency adjustment and explanation', () => {
     expect(common.tfAdjustment).toBeCloseTo(Math.log2(0.2 / 0.5), 10);
   });
 
+  it('is stored with the values of each frequency in one string and read back with the same frequencies', () => {
+    // A value holding a newline (the separator) stays in the table.
+    const frequencies = { family_name: new Map([...tf.family_name, ['o\nbrien', tf.family_name.get('jones')!]]) };
+    const json = new FellegiSunterModel(parameters, frequencies, 1e-6).toJSON();
+    expect(json.byFrequency).toEqual({ family_name: [[1 / 8, 'brown\njones'], [1 / 4, 'zbigniew'], [1 / 2, 'smith']] });
+    expect(json.termFrequencies).toEqual({ family_name: { 'o\nbrien': 1 / 8 } });
+    const restored = FellegiSunterModel.fromJSON(JSON.parse(JSON.stringify(json)));
+    expect(restored.termFrequencies.family_name).toEqual(frequencies.family_name);
+    expect(restored.weight(records[6], records[7])).toBe(model.weight(records[6], records[7]));
+  });
+
   it('the explanation adds up to the weight and probability the model scores', () => {
     const explanation = model.explain(records[0], records[1]);
     const sum = explanation.attributes.reduce((s, a) => s + a.weight + a.tfAdjustment, 0);

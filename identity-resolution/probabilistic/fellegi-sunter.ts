@@ -41,8 +41,15 @@ export interface SharedEvidence {
 
 export interface SerialisedModel {
   parameters: ModelParameters;
+  /** Per comparison, the frequency of each value that `byFrequency` does not hold (a model stored before it: all). */
   termFrequencies: Record<string, Record<string, number>>;
   minFrequency: number;
+  /**
+   * Per comparison, each frequency with its values, sorted and joined by newlines: a table entry per value made a
+   * million records' model 70 MB of JSON that took seconds to read, while a few counts (seen once, twice, …) cover
+   * most values. Values holding a newline stay in `termFrequencies`.
+   */
+  byFrequency?: Record<string, [number, string][]>;
 }
 
 /** Relative frequency of each value, per comparison with term-frequency adjustment. */
@@ -120,12 +127,29 @@ export class FellegiSunterModel {
 
   /** Plain JSON (parameters and frequency tables), for storing a trained model beside its configuration hash. */
   toJSON(): SerialisedModel {
-    const tf = Object.fromEntries(Object.entries(this.termFrequencies).map(([name, table]) => [name, Object.fromEntries([...table].sort((a, b) => (a[0] < b[0] ? -1 : 1)))]));
-    return { parameters: this.parameters, termFrequencies: tf, minFrequency: this.minFrequency };
+    const termFrequencies: SerialisedModel['termFrequencies'] = {};
+    const byFrequency: NonNullable<SerialisedModel['byFrequency']> = {};
+    for (const [name, table] of Object.entries(this.termFrequencies)) {
+      const groups = new Map<number, string[]>();
+      const apart: [string, number][] = [];
+      for (const [value, frequency] of [...table].sort((a, b) => (a[0] < b[0] ? -1 : 1))) {
+        if (value.includes('\n')) apart.push([value, frequency]);
+        else if (groups.has(frequency)) groups.get(frequency)!.push(value);
+        else groups.set(frequency, [value]);
+      }
+      termFrequencies[name] = Object.fromEntries(apart);
+      byFrequency[name] = [...groups].sort((a, b) => a[0] - b[0]).map(([frequency, values]) => [frequency, values.join('\n')]);
+    }
+    return { parameters: this.parameters, termFrequencies, minFrequency: this.minFrequency, byFrequency };
   }
 
   static fromJSON(json: SerialisedModel): FellegiSunterModel {
-    const tf: TermFrequencies = Object.fromEntries(Object.entries(json.termFrequencies).map(([name, table]) => [name, new Map(Object.entries(table))]));
+    const tf: TermFrequencies = {};
+    for (const [name, table] of Object.entries(json.termFrequencies)) {
+      const frequencies = new Map(Object.entries(table));
+      for (const [frequency, values] of json.byFrequency?.[name] ?? []) for (const value of values.split('\n')) frequencies.set(value, frequency);
+      tf[name] = frequencies;
+    }
     return new FellegiSunterModel(json.parameters, tf, json.minFrequency);
   }
 
