@@ -14,6 +14,7 @@ import { ConstrainedGroups, connectedComponents, pairKey, type JoinStrength } fr
 import { DEFAULT_RULES, ruleEdges, sameSourceDuplicates, strengthOf, type RuleName, type RuleSettings } from './deterministic-rules.js';
 import { canonicalRecords, clusterMates, constraintsOf, goldenIdEdges } from './sql.js';
 import type { CanonicalRecord } from '../openapi/generated/canonical-record.gen.js';
+import type { ResolutionContext } from './probabilistic-matcher.js';
 
 export interface MatchResult {
   components: number[][];
@@ -55,8 +56,14 @@ export function canonicalReaderOf(client: PoolClient): CanonicalReader {
   };
 }
 
-/** `canonical`: where the matcher reads canonical records (the resolver's reader, shared with it). */
-export type Matcher = (client: PoolClient, seed: number[], canonical?: CanonicalReader) => Promise<MatchResult>;
+/** What the resolver hands its matcher for one pass: its reader of canonical records, and what it read at the start. */
+export interface ResolutionPass {
+  canonical: CanonicalReader;
+  context?: ResolutionContext;
+}
+
+/** Without `pass` (a matcher called on its own), the matcher reads what it needs itself. */
+export type Matcher = (client: PoolClient, seed: number[], pass?: ResolutionPass) => Promise<MatchResult>;
 
 interface Edge {
   a: number;

@@ -131,7 +131,7 @@ export interface OrganisationResolution {
  * that have one) and answers each record's current organisation.
  */
 export async function resolveOrganisations(client: PoolClient, ids: number[], rows: Map<number, CanonicalRow>): Promise<OrganisationResolution> {
-  const [{ rows: storedRows }, before] = [await client.query<{ id: string; kind: OrganisationKeyKind; value: string }>(sql.organisationKeysOf(ids)), await currentOrganisations(client, ids)];
+  const { keyRows: storedRows, membership: before } = await keysAndMemberships(client, ids);
   const stored = new Map<number, string[]>();
   for (const row of storedRows) stored.set(Number(row.id), [...(stored.get(Number(row.id)) ?? []), `${row.kind}:${row.value}`]);
   const fresh = new Map(ids.map((id) => [id, rows.has(id) ? organisationKeys(rows.get(id)!.data) : []]));
@@ -147,6 +147,16 @@ export async function resolveOrganisations(client: PoolClient, ids: number[], ro
   const after = await currentOrganisations(client, ids);
   const asked = new Set(ids);
   return { organisationOf: new Map([...after].map(([id, cluster]) => [id, cluster.id])), moved: moved.filter((id) => !asked.has(id)) };
+}
+
+/** The stored organisation keys of `ids` and their current organisations, in one round trip. */
+async function keysAndMemberships(client: PoolClient, ids: number[]): Promise<{ keyRows: { id: string; kind: OrganisationKeyKind; value: string }[]; membership: Map<number, ClusterRef> }> {
+  const { rows } = await client.query<{ tag: 'key' | 'member'; id: string; kind: OrganisationKeyKind; value: string; organisation_id: string; seq: string }>(
+    sql.organisationKeysAndMemberships(ids),
+  );
+  const keyRows = rows.filter((row) => row.tag === 'key');
+  const membership = new Map(rows.filter((row) => row.tag === 'member').map((row) => [Number(row.id), { id: row.organisation_id, seq: Number(row.seq) }]));
+  return { keyRows, membership };
 }
 
 async function currentOrganisations(client: PoolClient, ids: number[]): Promise<Map<number, ClusterRef>> {
@@ -209,7 +219,7 @@ async function recluster(client: PoolClient, changed: number[], known: Map<numbe
     for (const id of frontier) reached.add(id);
   }
   const ids = [...reached].sort((a, b) => a - b);
-  const [{ rows: keyRows }, membership] = [await client.query<{ id: string; kind: OrganisationKeyKind; value: string }>(sql.organisationKeysOf(ids)), await currentOrganisations(client, ids)];
+  const { keyRows, membership } = await keysAndMemberships(client, ids);
   const missing = ids.filter((id) => !known.has(id));
   const rows = new Map(known);
   if (missing.length) {

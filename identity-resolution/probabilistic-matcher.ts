@@ -15,7 +15,7 @@
  * - Pairs between the thresholds (and pairs the chaining guard refused) are stored in `review_item`.
  */
 import { inTransaction, type Pool, type PoolClient } from '../hub/db/database.js';
-import type { HubConfig } from '../openapi/generated/hub-config.gen.js';
+import type { HubConfig, SurvivorshipConfig } from '../openapi/generated/hub-config.gen.js';
 import type { CanonicalRecord } from '../openapi/generated/canonical-record.gen.js';
 import { canonicalReaderOf, deterministicMatcher, type CanonicalReader, type Matcher, type MatchResult } from './matcher.js';
 import { takesPartInResolution } from './match-keys.js';
@@ -81,10 +81,39 @@ export async function loadResolutionSettings(db: Pool | PoolClient): Promise<Res
   return resolutionSettings(row ? { ...row.settings, matcher: row.matcher } : {});
 }
 
+/** The newest stored model of the matching configuration, as currentModel reads it. */
+export interface ModelRow {
+  id: string;
+  kind: 'em' | 'prior';
+  records: number;
+  trained_at: Date;
+  db: string;
+}
+
+/** What a resolution pass reads before it starts (sql.resolutionContext). */
+export interface ResolutionContext {
+  settings: ResolutionSettings;
+  survivorship: SurvivorshipConfig;
+  /** Null: no model stored yet. */
+  latestModel: ModelRow | null;
+}
+
+export async function loadResolutionContext(db: Pool | PoolClient): Promise<ResolutionContext> {
+  const { rows } = await db.query<{ resolution: { matcher: MatcherName; settings: ResolutionConfig } | null; survivorship: SurvivorshipConfig | null; model: (Omit<ModelRow, 'id' | 'trained_at'> & { id: number; trained_at: string }) | null }>(
+    sql.resolutionContext(configHash(MATCH_CONFIG)),
+  );
+  const { resolution, survivorship, model } = rows[0];
+  return {
+    settings: resolutionSettings(resolution ? { ...resolution.settings, matcher: resolution.matcher } : {}),
+    survivorship: survivorship ?? {},
+    latestModel: model && { ...model, id: String(model.id), trained_at: new Date(model.trained_at) },
+  };
+}
+
 /** The resolver's default: the matcher the configuration names. */
-export const configuredMatcher: Matcher = async (client, seed, canonical) => {
-  const settings = await loadResolutionSettings(client);
-  return settings.matcher === 'probabilistic' ? probabilisticMatcher(settings)(client, seed, canonical) : deterministicMatcher(settings)(client, seed, canonical);
+export const configuredMatcher: Matcher = async (client, seed, pass) => {
+  const settings = pass?.context?.settings ?? (await loadResolutionSettings(client));
+  return settings.matcher === 'probabilistic' ? probabilisticMatcher(settings)(client, seed, pass) : deterministicMatcher(settings)(client, seed, pass);
 };
 
 // --- The model ------------------------------------------------------------------------------------------
@@ -198,14 +227,14 @@ export async function trainAndStoreModel(client: PoolClient, settings: Resolutio
  * The newest model of the configuration; trains one on first use, and by EM once the hub holds enough records.
  * With `train: false` (explanations read through the API) nothing is trained: without a stored model, the prior (id null).
  */
-export async function currentModel(client: PoolClient, settings: ResolutionSettings, options: { train?: boolean } = {}): Promise<StoredModel> {
+export async function currentModel(client: PoolClient, settings: ResolutionSettings, options: { train?: boolean; latest?: ModelRow | null } = {}): Promise<StoredModel> {
   const hash = configHash(MATCH_CONFIG);
   const latest = async () =>
-    (await client.query<{ id: string; kind: 'em' | 'prior'; records: number; trained_at: Date; db: string }>({
+    (await client.query<ModelRow>({
       text: 'select id, kind, records, trained_at, current_database() as db from match_model where config_hash = $1 order by id desc limit 1',
       values: [hash],
     })).rows[0];
-  let row = await latest();
+  let row = options.latest === undefined ? await latest() : (options.latest ?? undefined);
   if (options.train === false) {
     if (!row) return { id: null, kind: 'prior', model: priorModel() };
   }
@@ -309,8 +338,9 @@ interface Scored {
 }
 
 export function probabilisticMatcher(settings: ResolutionSettings): Matcher {
-  return async (client, seed, canonical = canonicalReaderOf(client)): Promise<MatchResult> => {
-    const { model } = await currentModel(client, settings);
+  return async (client, seed, pass): Promise<MatchResult> => {
+    const canonical = pass?.canonical ?? canonicalReaderOf(client);
+    const { model } = await currentModel(client, settings, { latest: pass?.context?.latestModel });
     const { linkProbability, reviewProbability } = MATCH_CONFIG.thresholds;
     await writeBlockKeys(client, seed, canonical);
 

@@ -16,7 +16,7 @@
 import type { Pool, PoolClient } from '../hub/db/database.js';
 import { appendChanges, type Change, type ChangeCause } from './change-log.js';
 import { canonicalReaderOf, type Matcher } from './matcher.js';
-import { configuredMatcher } from './probabilistic-matcher.js';
+import { configuredMatcher, loadResolutionContext } from './probabilistic-matcher.js';
 import { changedAttributes, survive, type PinnedValue } from './survivorship.js';
 import type { SurvivorshipConfig } from '../openapi/generated/hub-config.gen.js';
 import { takesPartInResolution } from './match-keys.js';
@@ -45,8 +45,9 @@ export async function resolveRecords(client: PoolClient, touched: number[], caus
   await client.query(sql.lockResolution());
 
   const seed = [...new Set(touched)];
+  const context = await loadResolutionContext(client);
   const readCanonical = canonicalReaderOf(client);
-  const { components, links, details } = await matcher(client, seed, readCanonical);
+  const { components, links, details } = await matcher(client, seed, { canonical: readCanonical, context });
 
   const allIds = components.flat();
   const canonical = await readCanonical(allIds);
@@ -105,7 +106,7 @@ export async function resolveRecords(client: PoolClient, touched: number[], caus
   if (merges.length) await client.query(sql.movePinsOnMerge(merges));
   const pins = await activePins(client, [...componentOf.keys()]);
   const organisations = await resolveOrganisations(client, everyone, canonical);
-  const rules = await loadSurvivorshipSettings(client);
+  const rules = context.survivorship;
 
   // Survivorship in memory first, so each golden record is written once, with its values.
   const { rows: goldenRows } = await client.query<{ id: string; data: Record<string, unknown> }>(sql.goldenRecords(oldGoldens));
@@ -225,9 +226,4 @@ async function activePins(client: PoolClient, goldenIds: string[]): Promise<Map<
 /** Stores hub.config.yaml `resolution.survivorship` where every process's resolver reads it (called at boot). */
 export async function saveSurvivorshipSettings(db: Pool | PoolClient, rules: SurvivorshipConfig = {}): Promise<void> {
   await db.query(sql.saveSurvivorshipSetting(rules));
-}
-
-export async function loadSurvivorshipSettings(db: Pool | PoolClient): Promise<SurvivorshipConfig> {
-  const { rows } = await db.query<{ rules: SurvivorshipConfig }>(sql.survivorshipSetting());
-  return rows[0]?.rules ?? {};
 }

@@ -212,8 +212,6 @@ export const movePinsOnMerge = (merges: { from: string; into: string }[]): State
   values: [merges.map((merge) => merge.from), merges.map((merge) => merge.into)],
 });
 
-export const survivorshipSetting = (): Statement => ({ text: 'select rules from survivorship_setting', values: [] });
-
 export const saveSurvivorshipSetting = (rules: unknown): Statement => ({
   text: 'insert into survivorship_setting (id, rules) values (true, $1) on conflict (id) do update set rules = excluded.rules',
   values: [JSON.stringify(rules)],
@@ -246,6 +244,19 @@ export const appendChangeRows = (
 // --- Probabilistic matching (probabilistic-matcher.ts, tables of 0008_matching.sql) ---
 
 export const resolutionSetting = (): Statement => ({ text: 'select matcher, settings from resolution_setting', values: [] });
+
+/**
+ * What a resolution pass reads before it starts, in one round trip: the matcher and its settings, the survivorship
+ * rules, and the newest model of the matching configuration (`configHash`); each null when none is stored.
+ */
+export const resolutionContext = (configHash: string): Statement => ({
+  text: `select (select json_build_object('matcher', matcher, 'settings', settings) from resolution_setting) as resolution,
+                (select rules from survivorship_setting) as survivorship,
+                (select json_build_object('id', id, 'kind', kind, 'records', records, 'trained_at', trained_at, 'db', current_database())
+                 from match_model where config_hash = $1 order by id desc limit 1) as model`,
+  name: 'hub_resolution_context',
+  values: [configHash],
+});
 
 export const saveResolutionSetting = (matcher: string, settings: unknown): Statement => ({
   text: `insert into resolution_setting (id, matcher, settings) values (true, $1, $2)
@@ -386,12 +397,6 @@ export const openReviewItemsOf = (ids: number[]): Statement => ({
 
 // --- Organisations (organisations.ts; tables of 0012_organisations.sql) ---
 
-export const organisationKeysOf = (ids: number[]): Statement => ({
-  text: 'select raw_record_id as id, kind, value from organisation_key where raw_record_id = any($1::bigint[]) order by raw_record_id, kind, value',
-  name: 'hub_organisation_keys_of',
-  values: [ids],
-});
-
 export const deleteOrganisationKeys = (ids: number[]): Statement => ({ text: 'delete from organisation_key where raw_record_id = any($1::bigint[])', values: [ids] });
 
 export const insertOrganisationKeys = (rows: { id: number; kind: string; value: string }[]): Statement => ({
@@ -426,6 +431,18 @@ export const organisationKeyHolders = (keys: { kind: string; value: string }[]):
 });
 
 export const organisationData = (ids: string[]): Statement => ({ text: 'select id, data from organisation where id = any($1::text[])', values: [ids] });
+
+/** The organisation keys of `ids` (`tag` key; by record, kind, value) and their current organisations (`tag` member). */
+export const organisationKeysAndMemberships = (ids: number[]): Statement => ({
+  text: `select 'key' as tag, raw_record_id as id, kind, value, null as organisation_id, null::bigint as seq
+         from organisation_key where raw_record_id = any($1::bigint[])
+         union all
+         select 'member', m.raw_record_id, null, null, m.organisation_id, o.seq from organisation_membership m join organisation o on o.id = m.organisation_id
+         where m.valid_to is null and m.raw_record_id = any($1::bigint[])
+         order by tag, id, kind, value`,
+  name: 'hub_organisation_keys_and_memberships',
+  values: [ids],
+});
 
 export const currentOrganisationMemberships = (ids: number[]): Statement => ({
   text: `select m.raw_record_id as id, m.organisation_id, o.seq from organisation_membership m join organisation o on o.id = m.organisation_id
