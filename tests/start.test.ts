@@ -33,7 +33,10 @@ async function stop(child: ChildProcess): Promise<void> {
 }
 
 async function customers(started: Started): Promise<{ id: string }[]> {
-  const response = await fetch(`${started.base}/v1/customers?limit=500`, { headers: { authorization: `Bearer ${started.key}` } });
+  // A hub that went away shows what it printed (a fetch error alone says only "connection refused").
+  const response = await fetch(`${started.base}/v1/customers?limit=500`, { headers: { authorization: `Bearer ${started.key}` } }).catch((error: Error) => {
+    throw new Error(`${error.message}; exit code ${started.child.exitCode}; the hub printed:\n${started.output()}`, { cause: error });
+  });
   expect(response.status).toBe(200);
   return ((await response.json()) as { data: { id: string }[] }).data;
 }
