@@ -2,7 +2,9 @@
  * Records that arrive rather than being pulled: pushed sources (event ingestion, webhooks) and the
  * built-in `hub` source. Each delivery is stored like a page of a sync — raw, mapped, resolved, with
  * lineage — in one transaction; deliveries that arrive while one is being stored wait and are then stored
- * together (group commit), so that a burst costs a few transactions instead of one each.
+ * together (group commit), so that a burst costs a few transactions instead of one each. Two groups of a lane are
+ * stored at once: while one is resolved (which holds the resolution lock), the next is stored and mapped, so that
+ * PostgreSQL and Node work side by side instead of in turn.
  */
 import { inTransaction, type Pool } from './db/database.js';
 import type { SourceRecord } from '../connectors/kit/contract.js';
@@ -18,27 +20,31 @@ interface Delivery {
   reject(error: unknown): void;
 }
 
-/** Deliveries waiting for one source, stream and cause; `storing` while a group of them is in its transaction. */
+/** Deliveries waiting for one source, stream and cause; the groups of them in their transactions and their external ids. */
 interface Lane {
   waiting: Delivery[];
-  storing: boolean;
+  storing: number;
+  storingIds: Set<string>;
 }
 
 /** At most this many records are stored in one group (a page of a sync is about as large). */
 const MAX_GROUP_RECORDS = 1_000;
+/** Groups of one lane in their transactions at once: one resolving, one being stored and mapped meanwhile. */
+const GROUPS_AT_ONCE = 2;
 
 const lanes = new WeakMap<Pool, Map<string, Lane>>();
 
 /**
- * The next group: deliveries in arrival order, up to MAX_GROUP_RECORDS (one at least), stopping before a delivery
- * that repeats an external id of the group (a page keeps only the last record of an id; two deliveries of one record
- * are stored one after the other, as they arrived).
+ * The next group: deliveries in arrival order, up to MAX_GROUP_RECORDS, stopping before a delivery that repeats an
+ * external id of the group or of a group being stored (a page keeps only the last record of an id; two deliveries of
+ * one record are stored one after the other, as they arrived). Empty when the first waiting delivery must wait.
  */
-function nextGroup(waiting: Delivery[]): Delivery[] {
+function nextGroup(waiting: Delivery[], storingIds: ReadonlySet<string>): Delivery[] {
   const ids = new Set<string>();
   let records = 0;
   let taken = 0;
   for (const delivery of waiting) {
+    if (delivery.records.some((record) => storingIds.has(record.externalId))) break;
     if (taken > 0 && (records + delivery.records.length > MAX_GROUP_RECORDS || delivery.records.some((record) => ids.has(record.externalId)))) break;
     for (const record of delivery.records) ids.add(record.externalId);
     records += delivery.records.length;
@@ -66,22 +72,42 @@ function countsOf(records: SourceRecord[], outcomes: Map<string, RecordOutcome>)
   return counts;
 }
 
-async function storeGroups(hub: Hub, lane: Lane, source: string, stream: string, cause: ChangeCause): Promise<void> {
-  lane.storing = true;
-  try {
-    while (lane.waiting.length > 0) {
-      const group = nextGroup(lane.waiting);
-      try {
-        const target = await loadSourceMapping(hub.config, source);
-        const records = group.flatMap((delivery) => delivery.records);
-        const { outcomes } = await inTransaction(hub.pool, (client) => storePage(client, { stream, runId: null, target, cause }, { records, state: {} }));
-        for (const delivery of group) delivery.resolve(countsOf(delivery.records, outcomes));
-      } catch (error) {
-        for (const delivery of group) delivery.reject(error);
-      }
+/** Starts the next groups of a lane while fewer than GROUPS_AT_ONCE are stored; each one done starts the next. */
+function storeGroups(hub: Hub, lane: Lane, source: string, stream: string, cause: ChangeCause): void {
+  while (lane.storing < GROUPS_AT_ONCE && lane.waiting.length > 0) {
+    const group = nextGroup(lane.waiting, lane.storingIds);
+    if (group.length === 0) return;
+    const records = group.flatMap((delivery) => delivery.records);
+    lane.storing++;
+    for (const record of records) lane.storingIds.add(record.externalId);
+    void storeGroup(hub, group, records, source, stream, cause).finally(() => {
+      lane.storing--;
+      for (const record of records) lane.storingIds.delete(record.externalId);
+      storeGroups(hub, lane, source, stream, cause);
+    });
+  }
+}
+
+/** Times a group is stored before its deliveries learn of a deadlock (see storeGroup). */
+const DEADLOCK_ATTEMPTS = 3;
+
+/**
+ * Stores one group in one transaction. A group that waits for the resolution lock holds the rows it stored, so a
+ * resolver that needs one of them (the previous group writing a cluster mate's blocking keys, say) closes a cycle;
+ * PostgreSQL then fails one of the two with a deadlock and that group is stored again from the start.
+ */
+async function storeGroup(hub: Hub, group: Delivery[], records: SourceRecord[], source: string, stream: string, cause: ChangeCause): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const target = await loadSourceMapping(hub.config, source);
+      const { outcomes } = await inTransaction(hub.pool, (client) => storePage(client, { stream, runId: null, target, cause }, { records, state: {} }));
+      for (const delivery of group) delivery.resolve(countsOf(delivery.records, outcomes));
+      return;
+    } catch (error) {
+      if ((error as { code?: string }).code === '40P01' && attempt < DEADLOCK_ATTEMPTS) continue;
+      for (const delivery of group) delivery.reject(error);
+      return;
     }
-  } finally {
-    lane.storing = false;
   }
 }
 
@@ -96,9 +122,9 @@ export async function acceptRecords(hub: Hub, source: string, stream: string, re
   if (!byLane) lanes.set(hub.pool, (byLane = new Map()));
   const key = JSON.stringify([source, stream, cause.cause, cause.causeId ?? null, cause.actor]);
   let lane = byLane.get(key);
-  if (!lane) byLane.set(key, (lane = { waiting: [], storing: false }));
+  if (!lane) byLane.set(key, (lane = { waiting: [], storing: 0, storingIds: new Set() }));
   const counts = new Promise<Counts>((resolve, reject) => lane.waiting.push({ records, resolve, reject }));
-  if (!lane.storing) void storeGroups(hub, lane, source, stream, cause);
+  storeGroups(hub, lane, source, stream, cause);
   return counts;
 }
 

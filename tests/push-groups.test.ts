@@ -7,6 +7,7 @@ import { acceptRecords } from '../hub/push.js';
 import type { ChangeCause } from '../identity-resolution/change-log.js';
 import { createTestDatabase, type TestDatabase } from './helpers/db.js';
 import { goldenOf } from './helpers/pipeline.js';
+import { lockResolution } from '../identity-resolution/sql.js';
 
 let db: TestDatabase;
 let hub: Hub;
@@ -26,7 +27,8 @@ afterAll(async () => {
 
 describe('pushed records', () => {
   it('that arrive while others are stored wait and are stored together, each delivery answered with its own outcome', async () => {
-    // The first delivery is stored at once; the 29 that arrive meanwhile make one group.
+    // The first two deliveries are stored at once (two groups at a time: one resolving, the next stored meanwhile);
+    // the 28 that arrive meanwhile make one group.
     const counts = await Promise.all(
       Array.from({ length: 30 }, (_, i) => deliver(`p${i}`, { email: `p${i}@example.com`, ...(i === 7 ? { updated_at: 'not a date' } : {}) })),
     );
@@ -34,7 +36,7 @@ describe('pushed records', () => {
       expect(delivery).toMatchObject(i === 7 ? { read: 1, created: 0, quarantined: 1 } : { read: 1, created: 1, quarantined: 0 });
     });
     const { rows } = await db.pool.query<{ transactions: number }>("select count(distinct xmin::text)::int as transactions from raw_record where source = 'forms'");
-    expect(rows[0].transactions).toBe(2);
+    expect(rows[0].transactions).toBe(3);
     expect(await goldenOf(db.pool, 'forms', 'p29')).toMatch(/^cus_/);
     expect(await goldenOf(db.pool, 'forms', 'p7')).toBeUndefined();
     const { rows: quarantined } = await db.pool.query("select external_id, field from quarantine where source = 'forms' and resolved_at is null");
@@ -64,4 +66,47 @@ describe('pushed records', () => {
     );
     expect(counts).toEqual({ read: 3, created: 1, updated: 0, unchanged: 2, quarantined: 0 });
   });
+
+  it('stores a group while the one before it is resolved, and the later one finds the earlier', async () => {
+    // Two groups at once: s2's group is stored and mapped before s1's is committed, then resolved after it. The two
+    // are the same person to the score, but two ids of one source: the matcher puts the pair up for review.
+    const sam = { email: 'sam.lee@example.com', first_name: 'Sam', last_name: 'Lee', phone: '+44 20 7946 0018' };
+    const [first, second] = await Promise.all([deliver('s1', sam), deliver('s2', sam)]);
+    expect(first).toMatchObject({ created: 1 });
+    expect(second).toMatchObject({ created: 1 });
+    const { rows } = await db.pool.query<{ transactions: number }>("select count(distinct xmin::text)::int as transactions from raw_record where external_id in ('s1', 's2')");
+    expect(rows[0].transactions).toBe(2);
+    const { rows: reviews } = await db.pool.query(
+      `select l.external_id as left, r.external_id as right, reason from review_item
+       join raw_record l on l.id = left_raw_record_id join raw_record r on r.id = right_raw_record_id where l.external_id = 's1'`,
+    );
+    expect(reviews).toEqual([{ left: 's1', right: 's2', reason: 'same_source' }]);
+  });
+
+  it('stores a group again when PostgreSQL ends it for a deadlock with a resolver', async () => {
+    await deliver('t1', { first_name: 'Tea' });
+    const resolver = await db.pool.connect();
+    try {
+      // A resolver holds the resolution lock; the group updates t1 and then waits for that lock.
+      await resolver.query('begin');
+      await resolver.query(lockResolution());
+      const delivered = deliver('t1', { first_name: 'Teal' });
+      await waitFor(async () => (await db.pool.query("select 1 from pg_locks where locktype = 'advisory' and not granted")).rowCount === 1);
+      // The resolver now needs the row the group holds: a cycle, which PostgreSQL breaks by failing the group.
+      await resolver.query("select id from raw_record where source = 'forms' and external_id = 't1' for update");
+      await resolver.query('commit');
+      expect(await delivered).toMatchObject({ updated: 1 });
+    } finally {
+      resolver.release();
+    }
+    const { rows } = await db.pool.query("select data ->> 'first_name' as name from raw_record where source = 'forms' and external_id = 't1'");
+    expect(rows).toEqual([{ name: 'Teal' }]);
+  });
 });
+
+async function waitFor(condition: () => Promise<boolean>): Promise<void> {
+  for (let tries = 0; !(await condition()); tries++) {
+    if (tries > 200) throw new Error('condition not met in 10 s');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
