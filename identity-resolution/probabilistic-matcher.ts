@@ -303,13 +303,25 @@ export async function preparedRecords(db: Pool | PoolClient, ids: number[], cano
 
 // --- The matcher ----------------------------------------------------------------------------------------
 
-/** Recomputes the blocking keys of `ids` (their canonical form may have changed). */
-async function writeBlockKeys(client: PoolClient, ids: number[], canonical?: CanonicalReader): Promise<void> {
-  if (ids.length === 0) return;
-  const prepared = await preparedRecords(client, ids, canonical);
+/**
+ * Files canonical records under their blocking keys, replacing the keys they had (a record without customer data has
+ * none). Called where records are mapped, before the resolution lock, so that a group waiting for that lock has done it.
+ */
+export async function writeBlockKeys(client: PoolClient, records: { id: number; source: string; data: CanonicalRecord }[]): Promise<void> {
+  if (records.length === 0) return;
   const rows: { id: number; key: string }[] = [];
-  for (const [id, record] of prepared) if (record) for (const key of blockingKeys(MATCH_CONFIG.blocking.rules, record)) rows.push({ id, key });
-  await client.query(sql.replaceBlockKeys(ids, rows));
+  for (const { id, source, data } of records) {
+    const record = prepare(id, source, data);
+    if (record) for (const key of blockingKeys(MATCH_CONFIG.blocking.rules, record)) rows.push({ id, key });
+  }
+  await client.query(sql.replaceBlockKeys(records.map((record) => record.id), rows));
+}
+
+/** writeBlockKeys for stored records: ones stored before blocking keys were, or all of them in a full rebuild. */
+async function writeStoredBlockKeys(client: PoolClient, ids: number[], canonical: CanonicalReader = canonicalReaderOf(client)): Promise<void> {
+  if (ids.length === 0) return;
+  // A record without a canonical form has no keys left (they go with it).
+  await writeBlockKeys(client, [...(await canonical(ids))].map(([id, row]) => ({ id, source: row.source, data: row.data })));
 }
 
 /** A pair's match weight without its email and phone comparisons: the evidence beyond a shared contact key. */
@@ -342,7 +354,6 @@ export function probabilisticMatcher(settings: ResolutionSettings): Matcher {
     const canonical = pass?.canonical ?? canonicalReaderOf(client);
     const { model } = await currentModel(client, settings, { latest: pass?.context?.latestModel });
     const { linkProbability, reviewProbability } = MATCH_CONFIG.thresholds;
-    await writeBlockKeys(client, seed, canonical);
 
     const prepared = new Map<number, PreparedRecord | null>();
     const load = async (ids: number[]) => {
@@ -389,7 +400,7 @@ export function probabilisticMatcher(settings: ResolutionSettings): Matcher {
 
       // Records reached for the first time that were stored before blocking keys were: keys now, then their candidates.
       const keyless = tagged('keyless').map((row) => Number(row.left));
-      await writeBlockKeys(client, keyless, canonical);
+      await writeStoredBlockKeys(client, keyless, canonical);
       const keylessSearching = keyless.filter((id) => expanding.has(id));
       const candidates = tagged('candidate');
       if (keylessSearching.length) candidates.push(...(await client.query<SearchRow>(sql.blockCandidates(keylessSearching, MATCH_CONFIG.blocking.maxBlockSize))).rows);
@@ -590,12 +601,11 @@ export async function rebuildClusters(pool: Pool, resolve: Resolve, options: { b
   const ids = rows.map((row) => Number(row.id));
   // Every record's blocking keys first, so the first batches find the records of later ones.
   if ((await loadResolutionSettings(pool)).matcher === 'probabilistic') {
-    for (let at = 0; at < ids.length; at += 5000) await inTransaction(pool, (client) => writeBlockKeys(client, ids.slice(at, at + 5000)));
+    for (let at = 0; at < ids.length; at += 5000) await inTransaction(pool, (client) => writeStoredBlockKeys(client, ids.slice(at, at + 5000)));
   }
   const report: RebuildReport = { records: ids.length, batches: 0, created: 0, updated: 0, merged: 0, split: 0, retired: 0, clusters: 0, reviewOpen: 0, millis: 0 };
   for (let at = 0; at < ids.length; at += batchSize) {
     const result = await inTransaction(pool, async (client) => {
-      // Seeds get their blocking keys recomputed by the probabilistic matcher.
       return resolve(client, ids.slice(at, at + batchSize), { cause: 'decision', causeId: 'resolve-full', actor: options.actor ?? 'cli:resolve' });
     });
     report.batches++;
