@@ -42,10 +42,11 @@ interface Membership {
 export async function resolveRecords(client: PoolClient, touched: number[], cause: ChangeCause, matcher: Matcher = configuredMatcher): Promise<ResolveResult> {
   const result: ResolveResult = { created: [], updated: [], merged: [], split: [], retired: [], involved: [] };
   if (touched.length === 0) return result;
+  // Settings and the model are read before the lock: a group waiting for it has them when its turn comes.
+  const context = await loadResolutionContext(client);
   await client.query(sql.lockResolution());
 
   const seed = [...new Set(touched)];
-  const context = await loadResolutionContext(client);
   const readCanonical = canonicalReaderOf(client);
   const { components, links, details } = await matcher(client, seed, { canonical: readCanonical, context });
 
