@@ -451,8 +451,8 @@ export function probabilisticMatcher(settings: ResolutionSettings): Matcher {
     // The pairs among the members that were not searched: their clusters are recomputed from them.
     const unsearched = ids.filter((id) => !expanding.has(id));
     if (unsearched.length) {
-      const { rows } = await client.query<{ left: string; right: string }>(sql.blockCandidates(unsearched, MATCH_CONFIG.blocking.maxBlockSize));
-      for (const row of rows) if (members.has(Number(row.right))) score(Number(row.left), Number(row.right));
+      const { rows } = await client.query<{ left: string; right: string }>(sql.blockCandidatesAmong(unsearched, ids, MATCH_CONFIG.blocking.maxBlockSize));
+      for (const row of rows) score(Number(row.left), Number(row.right));
     }
     const index = new Map(ids.map((id, i) => [id, i]));
     const inside = (pair: { a: number; b: number }) => index.has(pair.a) && index.has(pair.b);

@@ -290,6 +290,13 @@ export const blockCandidates = (ids: number[], maxBlock: number): Statement => (
   values: [ids, maxBlock],
 });
 
+/** The block candidates of `ids` (as blockCandidates) that are among `among`: the pairs inside a group of records. */
+export const blockCandidatesAmong = (ids: number[], among: number[], maxBlock: number): Statement => ({
+  text: `with ${blockCtes('$1', '$2')} select p.left, p.right from (${candidatesQuery('$2')}) p where p.right = any($3::bigint[])`,
+  name: 'hub_block_candidates_among',
+  values: [ids, maxBlock, among],
+});
+
 /** `seeds`: the blocking keys of `ids`; `blocks`: per key, at most `maxBlock` + 1 of its records. */
 const blockCtes = (ids: string, maxBlock: string) =>
   `seeds as (select raw_record_id, key from block_key where raw_record_id = any(${ids}::bigint[])),
