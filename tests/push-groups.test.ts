@@ -92,7 +92,8 @@ describe('pushed records', () => {
       await resolver.query('begin');
       await resolver.query(lockResolution());
       const delivered = deliver('t1', { first_name: 'Teal' });
-      await waitFor(async () => (await db.pool.query("select 1 from pg_locks where locktype = 'advisory' and not granted")).rowCount === 1);
+      const waiting = "select 1 from pg_locks l join pg_database d on d.oid = l.database where locktype = 'advisory' and not granted and datname = current_database()";
+      await waitFor(async () => (await db.pool.query(waiting)).rowCount === 1);
       // The resolver now needs the row the group holds: a cycle, which PostgreSQL breaks by failing the group.
       await resolver.query("select id from raw_record where source = 'forms' and external_id = 't1' for update");
       await resolver.query('commit');
