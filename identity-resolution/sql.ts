@@ -444,16 +444,18 @@ export const organisationKeysAndMemberships = (ids: number[]): Statement => ({
   text: `select 'key' as tag, raw_record_id as id, kind, value, null as organisation_id, null::bigint as seq
          from organisation_key where raw_record_id = any($1::bigint[])
          union all
-         select 'member', m.raw_record_id, null, null, m.organisation_id, o.seq from organisation_membership m join organisation o on o.id = m.organisation_id
-         where m.valid_to is null and m.raw_record_id = any($1::bigint[])
+         select 'member', m.id, null, null, m.organisation_id, m.seq from (${currentOrganisationMembershipsQuery('$1')}) m
          order by tag, id, kind, value`,
   name: 'hub_organisation_keys_and_memberships',
   values: [ids],
 });
 
+const currentOrganisationMembershipsQuery = (ids: string) =>
+  `select m.raw_record_id as id, m.organisation_id, o.seq from organisation_membership m join organisation o on o.id = m.organisation_id
+   where m.valid_to is null and m.raw_record_id = any(${ids}::bigint[])`;
+
 export const currentOrganisationMemberships = (ids: number[]): Statement => ({
-  text: `select m.raw_record_id as id, m.organisation_id, o.seq from organisation_membership m join organisation o on o.id = m.organisation_id
-         where m.valid_to is null and m.raw_record_id = any($1::bigint[])`,
+  text: currentOrganisationMembershipsQuery('$1'),
   name: 'hub_current_organisation_memberships',
   values: [ids],
 });
