@@ -2,11 +2,11 @@
  * Records that arrive rather than being pulled: pushed sources (event ingestion, webhooks) and the
  * built-in `hub` source. Each delivery is stored like a page of a sync — raw, mapped, resolved, with
  * lineage — in one transaction; deliveries that arrive while one is being stored wait and are then stored
- * together (group commit), so that a burst costs a few transactions instead of one each. Two groups of a lane are
- * stored at once: while one is resolved (which holds the resolution lock), the next is stored and mapped, so that
- * PostgreSQL and Node work side by side instead of in turn.
+ * together (group commit), so that a burst costs a few transactions instead of one each. Several groups of a lane are
+ * stored at once: resolution passes over unrelated records run side by side (identity-resolution/sql.ts lockForPass),
+ * so PostgreSQL and Node work on one group while another waits for a round trip.
  */
-import { inTransaction, type Pool } from './db/database.js';
+import { inTransaction, STORE_ATTEMPTS, type Pool } from './db/database.js';
 import type { SourceRecord } from '../connectors/kit/contract.js';
 import { ConnectorError } from '../connectors/kit/contract.js';
 import { HUB_SOURCE, type ConsentRecord } from '../connectors/hub/connector.js';
@@ -29,7 +29,7 @@ interface Lane {
 
 /** At most this many records are stored in one group (a page of a sync is about as large). */
 const MAX_GROUP_RECORDS = 1_000;
-/** Groups of one lane in their transactions at once: one resolving, one being stored and mapped meanwhile. */
+/** Groups of one lane in their transactions at once. */
 const GROUPS_AT_ONCE = 2;
 
 const lanes = new WeakMap<Pool, Map<string, Lane>>();
@@ -88,26 +88,18 @@ function storeGroups(hub: Hub, lane: Lane, source: string, stream: string, cause
   }
 }
 
-/** Times a group is stored before its deliveries learn of a deadlock (see storeGroup). */
-const DEADLOCK_ATTEMPTS = 3;
-
 /**
- * Stores one group in one transaction. A group that waits for the resolution lock holds the rows it stored, so a
- * resolver that needs one of them (the previous group writing a cluster mate's blocking keys, say) closes a cycle;
- * PostgreSQL then fails one of the two with a deadlock and that group is stored again from the start.
+ * Stores one group in one transaction. A group that waits for a lock of resolution holds the rows it stored, so a
+ * resolver that needs one of them closes a cycle; PostgreSQL then fails one of the two with a deadlock and that group
+ * is stored again from the start.
  */
 async function storeGroup(hub: Hub, group: Delivery[], records: SourceRecord[], source: string, stream: string, cause: ChangeCause): Promise<void> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      const target = await loadSourceMapping(hub.config, source);
-      const { outcomes } = await inTransaction(hub.pool, (client) => storePage(client, { stream, runId: null, target, cause }, { records, state: {} }));
-      for (const delivery of group) delivery.resolve(countsOf(delivery.records, outcomes));
-      return;
-    } catch (error) {
-      if ((error as { code?: string }).code === '40P01' && attempt < DEADLOCK_ATTEMPTS) continue;
-      for (const delivery of group) delivery.reject(error);
-      return;
-    }
+  try {
+    const target = await loadSourceMapping(hub.config, source);
+    const { outcomes } = await inTransaction(hub.pool, (client) => storePage(client, { stream, runId: null, target, cause }, { records, state: {} }), { attempts: STORE_ATTEMPTS });
+    for (const delivery of group) delivery.resolve(countsOf(delivery.records, outcomes));
+  } catch (error) {
+    for (const delivery of group) delivery.reject(error);
   }
 }
 

@@ -6,7 +6,7 @@
 import type PgBoss from 'pg-boss';
 import { resolve as resolvePath } from 'node:path';
 import type { Pool } from './db/database.js';
-import { inTransaction, isDatabaseUnavailable } from './db/database.js';
+import { inTransaction, isDatabaseUnavailable, STORE_ATTEMPTS } from './db/database.js';
 import type { LoadedConfig, SourceConfig } from './config.js';
 import { findSource } from './config.js';
 import type { Logger } from './log.js';
@@ -198,7 +198,7 @@ async function readStreams(hub: Hub, run: RunRow, signal?: AbortSignal): Promise
             if (page.sweep?.end) await client.query(sql.addDeletedCount(runId, await detectDeletions(client, source.name, stream.name, cause)));
             await client.query(sql.addRunCounts(runId, pageCounts, { stream: stream.name, ...page.progress }));
             return pageCounts;
-          });
+          }, { attempts: STORE_ATTEMPTS });
           timer();
           recordsRead.inc({ source: source.name }, counts.read);
           recordsQuarantined.inc({ source: source.name }, counts.quarantined);

@@ -56,10 +56,18 @@ export function canonicalReaderOf(client: PoolClient): CanonicalReader {
   };
 }
 
-/** What the resolver hands its matcher for one pass: its reader of canonical records, and what it read at the start. */
+/**
+ * Claims the golden records of `ids` (and `goldenIds`) for the pass and answers the current golden record of each of
+ * `ids` that has one; throws when one of them changed since the pass started reading (resolve.ts reads it again).
+ */
+export type Claims = (ids: number[], goldenIds?: string[]) => Promise<Map<number, { goldenId: string; seq: number }>>;
+
+/** What the resolver hands its matcher for one pass: its reader of canonical records, what it read at the start, and its claims. */
 export interface ResolutionPass {
   canonical: CanonicalReader;
   context?: ResolutionContext;
+  /** A matcher that writes (review items, say) claims the records it reached first: it must not write from a stale view. */
+  claim?: Claims;
 }
 
 /** Without `pass` (a matcher called on its own), the matcher reads what it needs itself. */

@@ -128,10 +128,13 @@ export interface OrganisationResolution {
 
 /**
  * Re-clusters the organisation parts of `ids` whose keys changed (`rows` holds the canonical form of `ids`
- * that have one) and answers each record's current organisation.
+ * that have one) and answers each record's current organisation. Organisations span customers, so only a pass that
+ * holds the resolution lock exclusively re-clusters them (`recluster`); sql.lockForPass takes it so for any pass whose
+ * records have or had an organisation part.
  */
-export async function resolveOrganisations(client: PoolClient, ids: number[], rows: Map<number, CanonicalRow>): Promise<OrganisationResolution> {
+export async function resolveOrganisations(client: PoolClient, ids: number[], rows: Map<number, CanonicalRow>, options: { recluster: boolean }): Promise<OrganisationResolution> {
   const { keyRows: storedRows, membership: before } = await keysAndMemberships(client, ids);
+  if (!options.recluster) return { organisationOf: new Map([...before].map(([id, cluster]) => [id, cluster.id])), moved: [] };
   const stored = new Map<number, string[]>();
   for (const row of storedRows) stored.set(Number(row.id), [...(stored.get(Number(row.id)) ?? []), `${row.kind}:${row.value}`]);
   const fresh = new Map(ids.map((id) => [id, rows.has(id) ? organisationKeys(rows.get(id)!.data) : []]));

@@ -549,6 +549,7 @@ export function probabilisticMatcher(settings: ResolutionSettings): Matcher {
       reviews.push({ left: pair.a, right: pair.b, probability: pair.probability, weight: pair.weight, reason: 'between_thresholds', explanation: explain(pair.a, pair.b) });
     }
     reviews.sort((x, y) => x.left - y.left || x.right - y.right);
+    await pass?.claim?.(ids);
     if (reviews.length) await client.query(sql.upsertReviewItems(reviews));
     const { rows: open } = await client.query<{ left: string; right: string }>(sql.openReviewItemsOf(ids));
     const settled = open

@@ -15,8 +15,8 @@
  */
 import type { Pool, PoolClient } from '../hub/db/database.js';
 import { appendChanges, type Change, type ChangeCause } from './change-log.js';
-import { canonicalReaderOf, type Matcher } from './matcher.js';
-import { configuredMatcher, loadResolutionContext } from './probabilistic-matcher.js';
+import { canonicalReaderOf, type CanonicalRow, type Claims, type Matcher, type MatchResult } from './matcher.js';
+import { configuredMatcher, loadResolutionContext, type ResolutionContext } from './probabilistic-matcher.js';
 import { changedAttributes, survive, type PinnedValue } from './survivorship.js';
 import type { SurvivorshipConfig } from '../openapi/generated/hub-config.gen.js';
 import { takesPartInResolution } from './match-keys.js';
@@ -39,28 +39,36 @@ interface Membership {
   seq: number;
 }
 
-export async function resolveRecords(client: PoolClient, touched: number[], cause: ChangeCause, matcher: Matcher = configuredMatcher): Promise<ResolveResult> {
+/**
+ * Resolves `touched` and what is linked to them. Passes over unrelated records run side by side (see sql.lockForPass):
+ * each claims the golden records it recomputes before it writes, and reads again when a claim shows that another pass
+ * changed one of them since it started reading.
+ */
+export async function resolveRecords(
+  client: PoolClient,
+  touched: number[],
+  cause: ChangeCause,
+  matcher: Matcher = configuredMatcher,
+  options: { beforeChanges?: (result: ResolveResult) => Promise<void> } = {},
+): Promise<ResolveResult> {
   const result: ResolveResult = { created: [], updated: [], merged: [], split: [], retired: [], involved: [] };
   if (touched.length === 0) return result;
-  // Settings and the model are read before the lock: a group waiting for it has them when its turn comes.
+  // Settings and the model are read before the locks: a group waiting for them has them when its turn comes.
   const context = await loadResolutionContext(client);
-  await client.query(sql.lockResolution());
-
   const seed = [...new Set(touched)];
-  const readCanonical = canonicalReaderOf(client);
-  const { components, links, details } = await matcher(client, seed, { canonical: readCanonical, context });
-
-  const allIds = components.flat();
-  const canonical = await readCanonical(allIds);
-  // Records without a canonical form any more (now quarantined) or without customer data leave their cluster.
-  const participating = components
-    .map((component) => component.filter((id) => canonical.has(id) && takesPartInResolution(canonical.get(id)!.data)).sort((a, b) => a - b))
-    .filter((component) => component.length > 0)
-    .sort((a, b) => a[0] - b[0]);
-
-  const everyone = [...new Set([...allIds, ...seed])];
-  const { rows: membershipRows } = await client.query<{ id: string; golden_id: string; seq: string }>(sql.currentMemberships(everyone));
-  const membership = new Map<number, Membership>(membershipRows.map((row) => [Number(row.id), { goldenId: row.golden_id, seq: Number(row.seq) }]));
+  const { rows: locked } = await client.query<{ exclusive: boolean }>(sql.lockForPass(seed));
+  const { exclusive } = locked[0];
+  let read: PassRead | undefined;
+  while (!read) {
+    // Exclusively, nothing changes under the pass: it claims nothing.
+    const snapshot = exclusive ? null : (await client.query<{ snapshot: string }>(sql.currentSnapshot())).rows[0].snapshot;
+    try {
+      read = await readPass(client, seed, matcher, context, claimsOf(client, snapshot));
+    } catch (error) {
+      if (!(error instanceof ClustersChanged)) throw error;
+    }
+  }
+  const { canonical, membership, everyone, participating, keptBy, revived, links, details } = read;
 
   const oldGoldens = [...new Set([...membership.values()].map((entry) => entry.goldenId))];
 
@@ -68,11 +76,6 @@ export async function resolveRecords(client: PoolClient, touched: number[], caus
   const assigned = new Map<number, string>();
   const componentOf = new Map<string, number[]>();
   const createdFrom = new Map<string, string[]>();
-  const keptBy = keptClusters(participating, (id) => {
-    const current = membership.get(id);
-    return current && { id: current.goldenId, seq: current.seq };
-  }).map((kept) => kept.map((cluster) => cluster.id));
-  const revived = await revivedGoldens(client, participating, keptBy);
   // Ids for new golden records, in component order, so they follow the smallest record id.
   const minted = keptBy.filter((kept, index) => kept.length === 0 && !revived.has(index)).length;
   const allocated = minted ? (await client.query<{ seq: string }>(sql.allocateGoldenSeqs(minted))).rows : [];
@@ -106,7 +109,7 @@ export async function resolveRecords(client: PoolClient, touched: number[], caus
   for (const merge of merges) mergedInto.set(merge.into, [...(mergedInto.get(merge.into) ?? []), merge.from]);
   if (merges.length) await client.query(sql.movePinsOnMerge(merges));
   const pins = await activePins(client, [...componentOf.keys()]);
-  const organisations = await resolveOrganisations(client, everyone, canonical);
+  const organisations = await resolveOrganisations(client, everyone, canonical, { recluster: exclusive });
   const rules = context.survivorship;
 
   // Survivorship in memory first, so each golden record is written once, with its values.
@@ -181,9 +184,79 @@ export async function resolveRecords(client: PoolClient, touched: number[], caus
       changes.push({ goldenId: id, kind: 'updated', changed: ['organisation_id'] });
     }
   }
-  await appendChanges(client, changes, cause);
   result.involved = [...new Set(seed.flatMap((id) => [membership.get(id)?.goldenId, assigned.get(id)]).filter((id): id is string => Boolean(id)))];
+  await options.beforeChanges?.(result);
+  // Last: the change log's counter stays locked until commit, and every pass takes it.
+  await appendChanges(client, changes, cause);
   return result;
+}
+
+/** What a pass read before it writes: the components, their records and current golden records, the ids to revive. */
+interface PassRead {
+  canonical: Map<number, CanonicalRow>;
+  membership: Map<number, Membership>;
+  /** The records whose cluster is recomputed (the seeds included). */
+  everyone: number[];
+  /** Components of records that take part in resolution, each sorted, in order of their smallest id. */
+  participating: number[][];
+  /** Per component, the current golden records it keeps (the first survives; see clusters.ts). */
+  keptBy: string[][];
+  revived: Map<number, { id: string; seq: number }>;
+  links: MatchResult['links'];
+  details: MatchResult['details'];
+}
+
+/** A claim found a golden record changed by another pass since this one started reading. */
+class ClustersChanged extends Error {}
+
+/**
+ * The claims of one attempt to read a pass (see sql.claimClusters): claims the golden records of `ids` and `goldenIds`
+ * not claimed yet and answers the current memberships of `ids`; throws ClustersChanged when one was changed by another
+ * pass since `snapshot`. Without a snapshot (an exclusive pass) it only reads memberships.
+ */
+function claimsOf(client: PoolClient, snapshot: string | null): Claims {
+  const membership = new Map<number, Membership>();
+  const read = new Set<number>();
+  const claimed = new Set<string>();
+  return async (ids, goldenIds = []) => {
+    const unread = [...new Set(ids.filter((id) => !read.has(id)))];
+    const unclaimed = snapshot === null ? [] : [...new Set(goldenIds.filter((id) => !claimed.has(id)))];
+    if (unread.length || unclaimed.length) {
+      const { rows } = await client.query<{ tag: 'member' | 'stale'; id: string; golden_id: string; seq: string }>(
+        snapshot === null ? sql.currentMemberships(unread) : sql.claimClusters(unread, unclaimed, snapshot),
+      );
+      if (rows.some((row) => row.tag === 'stale')) throw new ClustersChanged();
+      for (const id of unread) read.add(id);
+      for (const id of unclaimed) claimed.add(id);
+      for (const row of rows) {
+        membership.set(Number(row.id), { goldenId: row.golden_id, seq: Number(row.seq) });
+        claimed.add(row.golden_id);
+      }
+    }
+    return new Map(ids.flatMap((id) => (membership.has(id) ? [[id, membership.get(id)!] as const] : [])));
+  };
+}
+
+/** Matches the seeds, claims the golden records of everything reached and reads what the pass writes from. */
+async function readPass(client: PoolClient, seed: number[], matcher: Matcher, context: ResolutionContext, claim: Claims): Promise<PassRead> {
+  const readCanonical = canonicalReaderOf(client);
+  const { components, links, details } = await matcher(client, seed, { canonical: readCanonical, context, claim });
+  const allIds = components.flat();
+  const canonical = await readCanonical(allIds);
+  // Records without a canonical form any more (now quarantined) or without customer data leave their cluster.
+  const participating = components
+    .map((component) => component.filter((id) => canonical.has(id) && takesPartInResolution(canonical.get(id)!.data)).sort((a, b) => a - b))
+    .filter((component) => component.length > 0)
+    .sort((a, b) => a[0] - b[0]);
+  const everyone = [...new Set([...allIds, ...seed])];
+  const membership = await claim(everyone);
+  const keptBy = keptClusters(participating, (id) => {
+    const current = membership.get(id);
+    return current && { id: current.goldenId, seq: current.seq };
+  }).map((kept) => kept.map((cluster) => cluster.id));
+  const revived = await revivedGoldens(client, participating, keptBy);
+  await claim([], [...revived.values()].map((golden) => golden.id));
+  return { canonical, membership, everyone, participating, keptBy, revived, links, details };
 }
 
 /**

@@ -2,10 +2,65 @@
 import type { Statement } from '../hub/db/database.js';
 import { GOLDEN_ID_SCHEME } from './match-keys.js';
 
-/** One resolver at a time: clusters are recomputed from a consistent view of the keys and memberships. */
+/**
+ * The resolution lock. Resolution passes hold it shared and run side by side, each locking the keys of its own records
+ * (KEY_LOCKS) and claiming the golden records it recomputes (claimClusters); whatever needs a still view of every
+ * cluster (steward decisions, erasure, a full rebuild, organisations changing) holds it exclusively.
+ */
 export const RESOLVE_LOCK = 7_301_002;
+/** The namespace of the locks on blocking and match keys (the two-integer form of advisory locks: namespace, hashtext(key)). */
+export const KEY_LOCKS = 7_301_003;
+/** A pass with more keys than this holds the resolution lock exclusively instead (a key lock takes a slot of PostgreSQL's lock table). */
+export const MAX_KEY_LOCKS = 500;
 
 export const lockResolution = (): Statement => ({ text: 'select pg_advisory_xact_lock($1)', values: [RESOLVE_LOCK] });
+
+/**
+ * The locks a pass over `seeds` takes before it reads: the resolution lock shared, then the blocking and match keys of
+ * the seeds, in hash order (two passes whose records could be each other's candidates or share a rule key take turns,
+ * and the later one sees the earlier one's records). Exclusive instead when a seed has an organisation part, or had
+ * one (organisations re-cluster across customers), or when the seeds hold more than MAX_KEY_LOCKS keys.
+ */
+export const lockForPass = (seeds: number[]): Statement => ({
+  text: `with keys as (
+           select distinct hashtext(key) as hash from (
+             select key from block_key where raw_record_id = any($1::bigint[])
+             union all select kind || ':' || value from match_key where raw_record_id = any($1::bigint[])) k),
+         mode as (
+           select (select count(*) from keys) > $4
+             or exists (select 1 from canonical_record where raw_record_id = any($1::bigint[]) and coalesce(data -> 'organisation', '{}') <> '{}')
+             or exists (select 1 from organisation_key where raw_record_id = any($1::bigint[]))
+             or exists (select 1 from organisation_membership where valid_to is null and raw_record_id = any($1::bigint[])) as exclusive),
+         global as (
+           select exclusive, case when exclusive then pg_advisory_xact_lock($2) else pg_advisory_xact_lock_shared($2) end as locked from mode)
+         select (select exclusive from global) as exclusive,
+                (select count(pg_advisory_xact_lock($3, hash)) from (select hash from keys where not (select exclusive from global) order by hash) ordered)::int as keys`,
+  name: 'hub_lock_for_pass',
+  values: [seeds, RESOLVE_LOCK, KEY_LOCKS, MAX_KEY_LOCKS],
+});
+
+/** Where a pass starts reading from: a claimant whose transaction this snapshot does not see changed a cluster since. */
+export const currentSnapshot = (): Statement => ({ text: 'select pg_current_snapshot()::text as snapshot', name: 'hub_current_snapshot', values: [] });
+
+/**
+ * Claims the golden records of `ids` and `goldenIds` for this transaction, in id order (cluster_claim,
+ * 0018_cluster_claims.sql), and reads the current memberships of `ids`. `stale` rows: the golden records another
+ * transaction claimed that `snapshot` does not see, so what was read of them may be out of date.
+ */
+export const claimClusters = (ids: number[], goldenIds: string[], snapshot: string): Statement => ({
+  text: `with member as (${currentMembershipsOf('$1')}),
+         claimed as (
+           insert into cluster_claim (golden_id, claimed_by)
+           select golden_id, pg_current_xact_id() from (select golden_id from member union select unnest($2::text[])) g order by golden_id
+           on conflict (golden_id) do update set previous = cluster_claim.claimed_by, claimed_by = excluded.claimed_by
+           returning golden_id, previous)
+         select 'stale' as tag, null::bigint as id, golden_id, null::bigint as seq from claimed
+           where previous <> pg_current_xact_id() and not pg_visible_in_snapshot(previous, $3::pg_snapshot)
+         union all
+         select 'member', id, golden_id, seq from member`,
+  name: 'hub_claim_clusters',
+  values: [ids, goldenIds, snapshot],
+});
 
 /**
  * The pairs of records of `ids` sharing a key of `kinds` (email, phone, identifier; of `verifiedOnly` kinds only keys
@@ -77,9 +132,12 @@ export const canonicalRecords = (ids: number[]): Statement => ({
   values: [ids],
 });
 
+/** The current golden record (id, golden_id, seq) of each record of the bigint[] parameter `ids`. */
+const currentMembershipsOf = (ids: string) => `select m.raw_record_id as id, m.golden_id, g.seq from cluster_membership m join golden_record g on g.id = m.golden_id
+           where m.valid_to is null and m.raw_record_id = any(${ids}::bigint[])`;
+
 export const currentMemberships = (ids: number[]): Statement => ({
-  text: `select m.raw_record_id as id, m.golden_id, g.seq from cluster_membership m join golden_record g on g.id = m.golden_id
-         where m.valid_to is null and m.raw_record_id = any($1::bigint[])`,
+  text: currentMembershipsOf('$1'),
   name: 'hub_current_memberships',
   values: [ids],
 });

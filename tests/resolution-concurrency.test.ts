@@ -1,16 +1,18 @@
 /**
- * Resolution never runs twice at once: `resolveRecords` takes one transaction-scoped advisory lock
- * (identity-resolution/sql.ts RESOLVE_LOCK) for the whole database, held until the page that resolved commits.
- * Proven two ways: a second resolver touching the same customer waits for the first to commit, and four syncs of
- * sources sharing customers, run at once, end with the same golden records as the same syncs run one after another.
+ * Resolution passes over unrelated records run side by side; passes over one customer never do. A pass holds the
+ * resolution lock (identity-resolution/sql.ts RESOLVE_LOCK) shared, locks the keys of its own records (KEY_LOCKS) and
+ * claims the golden records it recomputes (cluster_claim), each until it commits; organisations take the lock
+ * exclusively. Proven with transactions held open, and by four syncs of sources sharing customers, run at once, which
+ * end with the same golden records as the same syncs run one after another.
  */
 import { mkdtemp, writeFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkConfig } from '../hub/config.js';
+import type { PoolClient } from '../hub/db/database.js';
 import { storePage } from '../hub/ingest.js';
-import { RESOLVE_LOCK } from '../identity-resolution/sql.js';
+import { KEY_LOCKS, RESOLVE_LOCK } from '../identity-resolution/sql.js';
 import { createTestDatabase, type TestDatabase } from './helpers/db.js';
 import { startTestHub, syncNow } from './helpers/hub.js';
 import { goldenOf, ingest, testMapping } from './helpers/pipeline.js';
@@ -18,13 +20,28 @@ import { goldenOf, ingest, testMapping } from './helpers/pipeline.js';
 const SOURCES = 4;
 const PEOPLE = 160;
 
-/** Resolvers waiting for the resolution lock (pg_locks splits a bigint key into classid and objid). */
-async function waitingResolvers(db: TestDatabase): Promise<number> {
-  const { rows } = await db.pool.query<{ n: number }>(
-    "select count(*)::int as n from pg_locks where locktype = 'advisory' and not granted and objsubid = 1 and ((classid::bigint << 32) | objid::bigint) = $1",
-    [RESOLVE_LOCK],
+/**
+ * What the passes of this database wait for: the resolution lock (pg_locks splits a bigint key into classid and objid),
+ * a key lock (two integers: namespace and hash), and the statements waiting for a row (a claim, the change-log counter).
+ */
+async function waiting(db: TestDatabase): Promise<{ resolution: number; key: number; statements: string[] }> {
+  const { rows } = await db.pool.query<{ resolution: number; key: number; statements: string[] }>(
+    `select (select count(*) from pg_locks where not granted and database = d.oid and locktype = 'advisory' and objsubid = 1
+               and ((classid::bigint << 32) | objid::bigint) = $1)::int as resolution,
+            (select count(*) from pg_locks where not granted and database = d.oid and locktype = 'advisory' and objsubid = 2 and classid = $2)::int as key,
+            array(select query from pg_stat_activity a where a.datid = d.oid and wait_event_type = 'Lock' and wait_event in ('transactionid', 'tuple')) as statements
+     from pg_database d where datname = current_database()`,
+    [RESOLVE_LOCK, KEY_LOCKS],
   );
-  return rows[0].n;
+  return rows[0];
+}
+
+async function waitUntil(condition: () => Promise<boolean>): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error('condition not met in 10 s');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
 }
 
 /**
@@ -40,38 +57,99 @@ async function goldenRecords(db: TestDatabase) {
   return rows;
 }
 
-describe('resolution of one cluster never runs concurrently', () => {
+describe('resolution passes side by side', () => {
   let db: TestDatabase;
   beforeAll(async () => {
     db = await createTestDatabase();
+    await db.pool.query("insert into source (name, connector) values ('crm', 'csv'), ('shop', 'csv'), ('erp', 'csv') on conflict do nothing");
   });
   afterAll(() => db?.drop());
 
-  it('a second resolver touching the same customer waits until the first has committed, then joins its golden record', async () => {
-    const first = await db.pool.connect();
+  /** Stores and resolves rows of `crm` in `client`'s open transaction (begun here), which the caller commits. */
+  async function holdOpen(client: PoolClient, rows: Record<string, string>[]): Promise<void> {
+    await client.query('begin');
+    const cause = { cause: 'run' as const, causeId: 'test', actor: 'source:crm' };
+    await storePage(client, { stream: 'people', runId: null, target: { source: 'crm', mapping: testMapping, defaultRegion: 'DE' }, cause }, {
+      records: rows.map((row) => ({ externalId: row.id, data: row })),
+      state: {},
+    });
+  }
+
+  async function withClient(work: (client: PoolClient) => Promise<void>): Promise<void> {
+    const client = await db.pool.connect();
     try {
-      await first.query("insert into source (name, connector) values ('crm', 'csv'), ('shop', 'csv') on conflict do nothing");
-      await first.query('begin');
-      const cause = { cause: 'run' as const, causeId: 'test', actor: 'source:crm' };
-      // The first resolver resolves and holds its transaction open: the lock is held until it commits.
-      await storePage(first, { stream: 'people', runId: null, target: { source: 'crm', mapping: testMapping, defaultRegion: 'DE' }, cause }, {
-        records: [{ externalId: 'c1', data: { id: 'c1', email: 'same.person@example.com', given: 'Sam', updated: '2025-01-01T00:00:00Z' } }],
-        state: {},
-      });
+      await work(client);
+    } finally {
+      await client.query('rollback').catch(() => undefined);
+      client.release();
+    }
+  }
+
+  it('a second pass over the same customer waits until the first has committed, then joins its golden record', async () => {
+    await withClient(async (first) => {
+      await holdOpen(first, [{ id: 'c1', email: 'same.person@example.com', given: 'Sam', updated: '2025-01-01T00:00:00Z' }]);
+      // Both records hold the same email: the second pass waits for its key.
       const second = ingest(db.pool, 'shop', [{ id: 's1', email: 'Same.Person@example.com', given: 'Samuel', updated: '2025-02-01T00:00:00Z' }]);
-      const deadline = Date.now() + 10_000;
-      while ((await waitingResolvers(db)) === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
-      expect(await waitingResolvers(db)).toBe(1);
+      await waitUntil(async () => (await waiting(db)).key === 1);
       await first.query('commit');
       expect(await second).toMatchObject({ created: 1 });
-    } finally {
-      first.release();
-    }
-    // Run side by side without the lock, neither resolver would have seen the other's record: two customers.
+    });
+    // Run side by side without the key lock, neither pass would have seen the other's record: two customers.
     const customer = await goldenOf(db.pool, 'crm', 'c1');
     expect(await goldenOf(db.pool, 'shop', 's1')).toBe(customer);
-    const { rows } = await db.pool.query("select kind from change_log where golden_id = $1 order by position", [customer]);
+    const { rows } = await db.pool.query('select kind from change_log where golden_id = $1 order by position', [customer]);
     expect(rows.map((row) => row.kind)).toEqual(['created', 'updated']);
+  }, 30_000);
+
+  it('a pass over unrelated records waits for an open one only to take the next change-log positions', async () => {
+    await withClient(async (first) => {
+      await holdOpen(first, [{ id: 'c2', email: 'alex.open@example.com', given: 'Alex', updated: '2025-01-01T00:00:00Z' }]);
+      const second = ingest(db.pool, 'shop', [{ id: 's2', email: 'kim.other@example.com', given: 'Kim', updated: '2025-01-01T00:00:00Z' }]);
+      // Resolved while the first transaction is open: it waits for no resolution lock, key or claim, only at the end
+      // for the counter of change-log positions (they follow commit order).
+      await waitUntil(async () => (await waiting(db)).statements.length === 1);
+      const { resolution, key, statements } = await waiting(db);
+      expect({ resolution, key }).toEqual({ resolution: 0, key: 0 });
+      expect(statements[0]).toContain('update change_log_counter');
+      await first.query('commit');
+      expect(await second).toMatchObject({ created: 1 });
+    });
+    expect(await goldenOf(db.pool, 'crm', 'c2')).not.toBe(await goldenOf(db.pool, 'shop', 's2'));
+  }, 30_000);
+
+  it('a pass that read a customer another pass then changed reads it again: the golden record holds both', async () => {
+    // One customer known by email and phone; two new records reach it by different keys, so they take no common key lock.
+    await ingest(db.pool, 'erp', [{ id: 'e3', email: 'robin.both@example.com', phone: '+49 30 5550303', given: 'Robin', updated: '2025-01-01T00:00:00Z' }]);
+    const customer = await goldenOf(db.pool, 'erp', 'e3');
+    await withClient(async (first) => {
+      await holdOpen(first, [{ id: 'c3', phone: '030 5550303', given: 'Robin', city: 'Berlin', updated: '2025-03-01T00:00:00Z' }]);
+      const second = ingest(db.pool, 'shop', [{ id: 's3', email: 'Robin.Both@example.com', given: 'Robin', family: 'Both', updated: '2025-02-01T00:00:00Z' }]);
+      // The second pass has read the customer without the first one's record and waits for its claim.
+      await waitUntil(async () => (await waiting(db)).statements.some((statement) => statement.includes('insert into cluster_claim')));
+      await first.query('commit');
+      expect(await second).toMatchObject({ created: 1 });
+    });
+    for (const [source, id] of [['crm', 'c3'], ['shop', 's3']]) expect(await goldenOf(db.pool, source, id)).toBe(customer);
+    // Written from all three records: had the second pass kept what it first read, the city would be gone.
+    const { rows } = await db.pool.query<{ data: Record<string, unknown> }>('select data from golden_record where id = $1', [customer]);
+    expect(rows[0].data).toMatchObject({ given_name: 'Robin', family_name: 'Both', address: { city: 'Berlin' } });
+    const { rows: lineage } = await db.pool.query<{ records: number }>(
+      'select count(distinct raw_record_id)::int as records from attribute_lineage where golden_id = $1',
+      [customer],
+    );
+    expect(lineage[0].records).toBe(3);
+  }, 30_000);
+
+  it('a pass over records with an organisation holds the resolution lock alone', async () => {
+    await withClient(async (first) => {
+      await holdOpen(first, [{ id: 'c4', email: 'jo.first@example.com', given: 'Jo', updated: '2025-01-01T00:00:00Z' }]);
+      const second = ingest(db.pool, 'shop', [{ id: 's4', email: 'lee@acme.example', given: 'Lee', company: 'Acme GmbH', updated: '2025-01-01T00:00:00Z' }]);
+      await waitUntil(async () => (await waiting(db)).resolution === 1);
+      await first.query('commit');
+      expect(await second).toMatchObject({ created: 1 });
+    });
+    const { rows } = await db.pool.query("select data ->> 'organisation_id' as organisation from golden_record where id = $1", [await goldenOf(db.pool, 'shop', 's4')]);
+    expect(rows[0].organisation).toMatch(/^org_/);
   }, 30_000);
 });
 

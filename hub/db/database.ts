@@ -82,18 +82,30 @@ export function isDatabaseUnavailable(error: unknown): boolean {
   return /Connection terminated|connection timeout|Client has encountered a connection error/i.test(message ?? '');
 }
 
-/** Runs `work` in one transaction. */
-export async function inTransaction<T>(pool: Pool, work: (client: PoolClient) => Promise<T>): Promise<T> {
-  const client = await pool.connect();
-  try {
-    await client.query('begin');
-    const result = await work(client);
-    await client.query('commit');
-    return result;
-  } catch (error) {
-    await client.query('rollback').catch(() => undefined);
-    throw error;
-  } finally {
-    client.release();
+/**
+ * Runs `work` in one transaction. With `attempts` above one, a transaction that PostgreSQL ends for a deadlock runs
+ * again from the start (resolution passes over one customer can close a cycle, see identity-resolution/sql.ts
+ * lockForPass): `work` must then change nothing but the database until it returns.
+ */
+export async function inTransaction<T>(pool: Pool, work: (client: PoolClient) => Promise<T>, options: { attempts?: number } = {}): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    const client = await pool.connect();
+    try {
+      await client.query('begin');
+      const result = await work(client);
+      await client.query('commit');
+      return result;
+    } catch (error) {
+      await client.query('rollback').catch(() => undefined);
+      if ((error as { code?: string }).code !== DEADLOCK || attempt >= (options.attempts ?? 1)) throw error;
+    } finally {
+      client.release();
+    }
   }
 }
+
+/** PostgreSQL's error code for a transaction it ended to break a deadlock. */
+const DEADLOCK = '40P01';
+
+/** Attempts of a transaction that stores and resolves records (a page of a sync, a group of pushed records). */
+export const STORE_ATTEMPTS = 3;
