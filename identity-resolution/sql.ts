@@ -10,8 +10,12 @@ import { GOLDEN_ID_SCHEME } from './match-keys.js';
 export const RESOLVE_LOCK = 7_301_002;
 /** The namespace of the locks on blocking and match keys (the two-integer form of advisory locks: namespace, hashtext(key)). */
 export const KEY_LOCKS = 7_301_003;
-/** A pass with more keys than this holds the resolution lock exclusively instead (a key lock takes a slot of PostgreSQL's lock table). */
-export const MAX_KEY_LOCKS = 500;
+/**
+ * A pass with more keys than this holds the resolution lock exclusively instead. A key lock takes a slot of PostgreSQL's
+ * lock table, which holds max_locks_per_transaction × max_connections (64 × 100 by default) for all sessions; a pass over a
+ * group of pushed records takes a few hundred.
+ */
+export const MAX_KEY_LOCKS = 1_000;
 
 export const lockResolution = (): Statement => ({ text: 'select pg_advisory_xact_lock($1)', values: [RESOLVE_LOCK] });
 

@@ -1,9 +1,9 @@
 /**
  * Resolution passes over unrelated records run side by side; passes over one customer never do. A pass holds the
  * resolution lock (identity-resolution/sql.ts RESOLVE_LOCK) shared, locks the keys of its own records (KEY_LOCKS) and
- * claims the golden records it recomputes (cluster_claim), each until it commits; organisations take the lock
- * exclusively. Proven with transactions held open, and by four syncs of sources sharing customers, run at once, which
- * end with the same golden records as the same syncs run one after another.
+ * claims the golden records it recomputes (cluster_claim), each until it commits; organisations and passes over very
+ * many keys take the lock exclusively. Proven with transactions held open, and by four syncs of sources sharing
+ * customers, run at once, which end with the same golden records as the same syncs run one after another.
  */
 import { mkdtemp, writeFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkConfig } from '../hub/config.js';
 import type { PoolClient } from '../hub/db/database.js';
 import { storePage } from '../hub/ingest.js';
-import { KEY_LOCKS, RESOLVE_LOCK } from '../identity-resolution/sql.js';
+import { KEY_LOCKS, MAX_KEY_LOCKS, RESOLVE_LOCK } from '../identity-resolution/sql.js';
 import { createTestDatabase, type TestDatabase } from './helpers/db.js';
 import { startTestHub, syncNow } from './helpers/hub.js';
 import { goldenOf, ingest, testMapping } from './helpers/pipeline.js';
@@ -151,6 +151,25 @@ describe('resolution passes side by side', () => {
     const { rows } = await db.pool.query("select data ->> 'organisation_id' as organisation from golden_record where id = $1", [await goldenOf(db.pool, 'shop', 's4')]);
     expect(rows[0].organisation).toMatch(/^org_/);
   }, 30_000);
+
+  it(`a pass over more than ${MAX_KEY_LOCKS} keys holds the resolution lock alone instead of locking each`, async () => {
+    // Each record holds at least two keys of its own (its email and its phone).
+    const many = Array.from({ length: MAX_KEY_LOCKS / 2 + 1 }, (_, i) => ({
+      id: `bulk${i}`,
+      email: `bulk.person${i}@example.com`,
+      phone: `+49 30 7${String(i).padStart(6, '0')}`,
+      given: 'Bulk',
+      updated: '2025-01-01T00:00:00Z',
+    }));
+    await withClient(async (first) => {
+      await holdOpen(first, [{ id: 'c5', email: 'pat.first@example.com', given: 'Pat', updated: '2025-01-01T00:00:00Z' }]);
+      const second = ingest(db.pool, 'shop', many);
+      await waitUntil(async () => (await waiting(db)).resolution === 1);
+      expect((await waiting(db)).key).toBe(0);
+      await first.query('commit');
+      expect(await second).toMatchObject({ created: many.length });
+    });
+  }, 60_000);
 });
 
 describe(`${SOURCES} syncs of sources sharing customers, at once`, () => {
