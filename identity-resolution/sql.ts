@@ -12,10 +12,11 @@ export const RESOLVE_LOCK = 7_301_002;
 export const KEY_LOCKS = 7_301_003;
 /**
  * A pass with more keys than this holds the resolution lock exclusively instead. A key lock takes a slot of PostgreSQL's
- * lock table, which holds max_locks_per_transaction × max_connections (64 × 100 by default) for all sessions; a pass over a
- * group of pushed records takes a few hundred.
+ * lock table, which holds max_locks_per_transaction × max_connections (64 × 100 by default) for all sessions. High
+ * enough for the groups of a push lane that fell behind (they grow to hundreds of records, a few keys each), so that
+ * they do not hold every other pass up; two such passes at once leave most of the table to the other sessions.
  */
-export const MAX_KEY_LOCKS = 1_000;
+export const MAX_KEY_LOCKS = 2_000;
 
 export const lockResolution = (): Statement => ({ text: 'select pg_advisory_xact_lock($1)', values: [RESOLVE_LOCK] });
 
