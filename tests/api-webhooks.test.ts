@@ -10,6 +10,7 @@ import { deliverWebhooks, startWebhookDelivery } from '../hub/webhooks.js';
 import type { Hub } from '../hub/sync.js';
 import { createTestDatabase, type TestDatabase } from './helpers/db.js';
 import { bearer, buildTestApp, seedGolden, seedRun, seedSource, testHub } from './helpers/app.js';
+import { waitFor } from './helpers/wait.js';
 
 interface Received {
   path: string;
@@ -85,14 +86,6 @@ async function change(kind: 'created' | 'updated' = 'updated', pauseMs = 0): Pro
 
 const positionsAt = (path: string) => received.filter((r) => r.path === path).flatMap((r) => r.events.map((event) => event.data.position));
 
-async function until(condition: () => boolean | Promise<boolean>, ms = 10_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await condition())) {
-    if (Date.now() > end) throw new Error('timed out');
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
-
 describe('webhook subscriptions', () => {
   it('creates one with its secret shown once, lists and reads it without, deletes it', async () => {
     const created = await post('/v1/webhooks', { url: `${base}/crud`, events: ['customer.created'], description: 'CRM' });
@@ -152,7 +145,7 @@ describe('deliveries', () => {
       await Promise.all(Array.from({ length: 4 }, async () => {
         for (let i = 0; i < 10; i++) await change('updated', Math.random() * 15);
       }));
-      await until(() => positionsAt('/order').length >= 40);
+      await waitFor(() => positionsAt('/order').length >= 40, { intervalMs: 10 });
     } finally {
       await loop.stop();
     }

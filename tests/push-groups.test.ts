@@ -7,6 +7,7 @@ import { acceptRecords } from '../hub/push.js';
 import type { ChangeCause } from '../identity-resolution/change-log.js';
 import { createTestDatabase, type TestDatabase } from './helpers/db.js';
 import { goldenOf } from './helpers/pipeline.js';
+import { waitFor } from './helpers/wait.js';
 import { lockResolution } from '../identity-resolution/sql.js';
 
 let db: TestDatabase;
@@ -105,10 +106,3 @@ describe('pushed records', () => {
     expect(rows).toEqual([{ name: 'Teal' }]);
   });
 });
-
-async function waitFor(condition: () => Promise<boolean>): Promise<void> {
-  for (let tries = 0; !(await condition()); tries++) {
-    if (tries > 200) throw new Error('condition not met in 10 s');
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}

@@ -16,6 +16,7 @@ import { KEY_LOCKS, MAX_KEY_LOCKS, RESOLVE_LOCK } from '../identity-resolution/s
 import { createTestDatabase, type TestDatabase } from './helpers/db.js';
 import { startTestHub, syncNow } from './helpers/hub.js';
 import { goldenOf, ingest, testMapping } from './helpers/pipeline.js';
+import { waitFor } from './helpers/wait.js';
 
 const SOURCES = 4;
 const PEOPLE = 160;
@@ -34,14 +35,6 @@ async function waiting(db: TestDatabase): Promise<{ resolution: number; key: num
     [RESOLVE_LOCK, KEY_LOCKS],
   );
   return rows[0];
-}
-
-async function waitUntil(condition: () => Promise<boolean>): Promise<void> {
-  const deadline = Date.now() + 10_000;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error('condition not met in 10 s');
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
 }
 
 /**
@@ -90,7 +83,7 @@ describe('resolution passes side by side', () => {
       await holdOpen(first, [{ id: 'c1', email: 'same.person@example.com', given: 'Sam', updated: '2025-01-01T00:00:00Z' }]);
       // Both records hold the same email: the second pass waits for its key.
       const second = ingest(db.pool, 'shop', [{ id: 's1', email: 'Same.Person@example.com', given: 'Samuel', updated: '2025-02-01T00:00:00Z' }]);
-      await waitUntil(async () => (await waiting(db)).key === 1);
+      await waitFor(async () => (await waiting(db)).key === 1);
       await first.query('commit');
       expect(await second).toMatchObject({ created: 1 });
     });
@@ -107,7 +100,7 @@ describe('resolution passes side by side', () => {
       const second = ingest(db.pool, 'shop', [{ id: 's2', email: 'kim.other@example.com', given: 'Kim', updated: '2025-01-01T00:00:00Z' }]);
       // Resolved while the first transaction is open: it waits for no resolution lock, key or claim, only at the end
       // for the counter of change-log positions (they follow commit order).
-      await waitUntil(async () => (await waiting(db)).statements.length === 1);
+      await waitFor(async () => (await waiting(db)).statements.length === 1);
       const { resolution, key, statements } = await waiting(db);
       expect({ resolution, key }).toEqual({ resolution: 0, key: 0 });
       expect(statements[0]).toContain('update change_log_counter');
@@ -125,7 +118,7 @@ describe('resolution passes side by side', () => {
       await holdOpen(first, [{ id: 'c3', phone: '030 5550303', given: 'Robin', city: 'Berlin', updated: '2025-03-01T00:00:00Z' }]);
       const second = ingest(db.pool, 'shop', [{ id: 's3', email: 'Robin.Both@example.com', given: 'Robin', family: 'Both', updated: '2025-02-01T00:00:00Z' }]);
       // The second pass has read the customer without the first one's record and waits for its claim.
-      await waitUntil(async () => (await waiting(db)).statements.some((statement) => statement.includes('insert into cluster_claim')));
+      await waitFor(async () => (await waiting(db)).statements.some((statement) => statement.includes('insert into cluster_claim')));
       await first.query('commit');
       expect(await second).toMatchObject({ created: 1 });
     });
@@ -144,7 +137,7 @@ describe('resolution passes side by side', () => {
     await withClient(async (first) => {
       await holdOpen(first, [{ id: 'c4', email: 'jo.first@example.com', given: 'Jo', updated: '2025-01-01T00:00:00Z' }]);
       const second = ingest(db.pool, 'shop', [{ id: 's4', email: 'lee@acme.example', given: 'Lee', company: 'Acme GmbH', updated: '2025-01-01T00:00:00Z' }]);
-      await waitUntil(async () => (await waiting(db)).resolution === 1);
+      await waitFor(async () => (await waiting(db)).resolution === 1);
       await first.query('commit');
       expect(await second).toMatchObject({ created: 1 });
     });
@@ -164,7 +157,7 @@ describe('resolution passes side by side', () => {
     await withClient(async (first) => {
       await holdOpen(first, [{ id: 'c5', email: 'pat.first@example.com', given: 'Pat', updated: '2025-01-01T00:00:00Z' }]);
       const second = ingest(db.pool, 'shop', many);
-      await waitUntil(async () => (await waiting(db)).resolution === 1);
+      await waitFor(async () => (await waiting(db)).resolution === 1);
       expect((await waiting(db)).key).toBe(0);
       await first.query('commit');
       expect(await second).toMatchObject({ created: many.length });
