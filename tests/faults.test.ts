@@ -5,18 +5,11 @@ import type { ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from './helpers/db.js';
 import { startHub } from './helpers/cli.js';
+import { waitFor } from './helpers/wait.js';
 import { startTestHub, syncNow } from './helpers/hub.js';
 import { checkConfig } from '../hub/config.js';
 
 const ROWS = 6000;
-
-async function until(check: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
 
 /**
  * What a sync leaves behind, without ids that depend on timing (a killed transaction still consumes sequence
@@ -62,7 +55,7 @@ describe('a worker killed in the middle of a sync', () => {
     const first = startHub(['--config', join(dir, 'hub.config.yaml'), 'worker'], env);
     workers.push(first);
     const run = async () => (await killed.pool.query('select id, status, read, created, unchanged from sync_run order by id limit 1')).rows[0];
-    await until(async () => (await run())?.read >= 1000, 60_000, 'the first pages');
+    await waitFor(async () => (await run())?.read >= 1000, { timeoutMs: 60_000, intervalMs: 100, what: 'the first pages' });
     first.kill('SIGKILL');
     await new Promise((resolve) => first.once('exit', resolve));
     const interrupted = await run();
@@ -71,7 +64,7 @@ describe('a worker killed in the middle of a sync', () => {
 
     const second = startHub(['--config', join(dir, 'hub.config.yaml'), 'worker'], env);
     workers.push(second);
-    await until(async () => (await run()).status === 'succeeded', 90_000, 'the recovered run');
+    await waitFor(async () => (await run()).status === 'succeeded', { timeoutMs: 90_000, intervalMs: 100, what: 'the recovered run' });
     second.kill('SIGTERM');
     await new Promise((resolve) => second.once('exit', resolve));
 
@@ -95,7 +88,7 @@ describe('a worker killed in the middle of a sync', () => {
     const run = async () => (await stopped!.pool.query('select id, status, read, created, error from sync_run order by id limit 1')).rows[0];
     const first = startHub(['--config', join(dir, 'hub.config.yaml'), 'worker'], env);
     workers.push(first);
-    await until(async () => (await run())?.read >= 500, 60_000, 'the first pages');
+    await waitFor(async () => (await run())?.read >= 500, { timeoutMs: 60_000, intervalMs: 100, what: 'the first pages' });
     const exit = new Promise<number | null>((resolve) => first.once('exit', resolve));
     first.kill('SIGTERM');
     expect(await exit).toBe(0);
@@ -105,7 +98,7 @@ describe('a worker killed in the middle of a sync', () => {
 
     const second = startHub(['--config', join(dir, 'hub.config.yaml'), 'worker'], env);
     workers.push(second);
-    await until(async () => (await run()).status === 'succeeded', 90_000, 'the retried run');
+    await waitFor(async () => (await run()).status === 'succeeded', { timeoutMs: 90_000, intervalMs: 100, what: 'the retried run' });
     second.kill('SIGTERM');
     expect(await run()).toMatchObject({ read: ROWS, created: ROWS });
   }, 200_000);

@@ -13,17 +13,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDatabaseIfMissing, databaseUrlWithName } from '../hub/db/database.js';
 import { freePort, startEmbeddedPostgres, type EmbeddedDatabase } from '../hub/db/embedded.js';
 import { startHub } from './helpers/cli.js';
+import { waitFor } from './helpers/wait.js';
 
 const ROWS = 8000;
 const ADMIN_KEY = 'hub_restart_test_admin_key_0123456789';
 
-async function until(check: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check().catch(() => false))) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-}
+/** While the server is down a check fails: that means "not yet". */
+const failingMeansNotYet = (check: () => Promise<boolean>) => () => check().catch(() => false);
 
 const exited = (child: ChildProcess) => new Promise((resolve) => (child.exitCode !== null ? resolve(child.exitCode) : child.once('exit', resolve)));
 
@@ -71,14 +67,14 @@ describe('PostgreSQL restarted during a sync and API traffic', () => {
     processes.push(worker);
     worker.stderr!.on('data', (chunk) => output.push(`worker: ${chunk}`));
     const run = async () => (await query<{ id: string; status: string; read: number; created: number; unchanged: number }>(url, 'select id, status, read, created, unchanged from sync_run order by id limit 1'))[0];
-    await until(async () => (await run())?.read > 0, 60_000, 'the sync to start');
+    await waitFor(failingMeansNotYet(async () => (await run())?.read > 0), { timeoutMs: 60_000, intervalMs: 200, what: 'the sync to start' });
 
     const api = startHub(['--config', join(dir, 'hub.config.yaml'), 'api'], env);
     processes.push(api);
     api.stderr!.on('data', (chunk) => output.push(`api: ${chunk}`));
     const base = `http://127.0.0.1:${port}`;
     const get = (path: string) => fetch(base + path, { headers: { authorization: `Bearer ${ADMIN_KEY}` }, signal: AbortSignal.timeout(15_000) });
-    await until(async () => (await get('/ready')).status === 200, 60_000, 'the API to be ready');
+    await waitFor(failingMeansNotYet(async () => (await get('/ready')).status === 200), { timeoutMs: 60_000, intervalMs: 200, what: 'the API to be ready' });
     expect((await get('/v1/customers?limit=5')).status).toBe(200);
 
     // API traffic throughout: every answer is 200 or 503, never a 500 and never a refused connection.
@@ -94,7 +90,7 @@ describe('PostgreSQL restarted during a sync and API traffic', () => {
       }
     })();
 
-    await until(async () => (await run()).read >= 1000, 60_000, 'a part of the sync');
+    await waitFor(failingMeansNotYet(async () => (await run()).read >= 1000), { timeoutMs: 60_000, intervalMs: 200, what: 'a part of the sync' });
     const before = await run();
     expect(before.status).toBe('running');
     expect(before.read).toBeLessThan(ROWS);
@@ -117,9 +113,9 @@ describe('PostgreSQL restarted during a sync and API traffic', () => {
 
     // Back on the same folder: same port, same data.
     embedded = await startEmbeddedPostgres(join(dir, 'home'));
-    await until(async () => (await get('/ready')).status === 200, 60_000, 'the API to be ready again');
+    await waitFor(failingMeansNotYet(async () => (await get('/ready')).status === 200), { timeoutMs: 60_000, intervalMs: 200, what: 'the API to be ready again' });
     expect((await get('/v1/customers?limit=5')).status).toBe(200);
-    await until(async () => (await run()).status === 'succeeded', 150_000, 'the sync to complete');
+    await waitFor(failingMeansNotYet(async () => (await run()).status === 'succeeded'), { timeoutMs: 150_000, intervalMs: 200, what: 'the sync to complete' });
     expect(worker.exitCode, output.join('').slice(-4000)).toBeNull();
     expect(api.exitCode, output.join('').slice(-4000)).toBeNull();
     traffic = false;
