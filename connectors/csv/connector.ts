@@ -62,7 +62,7 @@ async function* read(stream: string, state: StreamState | undefined, config: Csv
   // except that a run interrupted mid-file resumes at its checkpoint while the file is unchanged.
   const resumeAt = previous?.file_hash === file.hash && !previous.complete ? previous.next_line : 0;
   let total = 0;
-  for (const _row of file.rows()) total++;
+  for await (const batch of file.rowBatches()) total += batch.length;
   ctx.log.info(
     { path: file.path, encoding: file.encoding, delimiter: file.delimiter, rows: total, resumeAt, changed: previous ? previous.file_hash !== file.hash : undefined },
     'reading CSV file',
@@ -87,24 +87,26 @@ async function* read(stream: string, state: StreamState | undefined, config: Csv
       sweep,
     };
   };
-  for (const row of file.rows()) {
-    // Rows before the checkpoint are still parsed: duplicate ids are found against the whole file.
-    const result = toRecord(row, file.columns, idColumn, firstLineOfId);
-    if (row.line < resumeAt) {
+  for await (const batch of file.rowBatches()) {
+    for (const row of batch) {
+      // Rows before the checkpoint are still parsed: duplicate ids are found against the whole file.
+      const result = toRecord(row, file.columns, idColumn, firstLineOfId);
+      if (row.line < resumeAt) {
+        done++;
+        continue;
+      }
+      // A full page is held back until the next row shows it is not the last, so the last page says complete.
+      if (records.length + rejected.length === pageSize) {
+        nextLine = row.line;
+        yield page(false);
+        records = [];
+        rejected = [];
+      }
+      if ('reason' in result) rejected.push(result);
+      else records.push(result);
       done++;
-      continue;
+      nextLine = row.line + lineCount(row.raw);
     }
-    // A full page is held back until the next row shows it is not the last, so the last page says complete.
-    if (records.length + rejected.length === pageSize) {
-      nextLine = row.line;
-      yield page(false);
-      records = [];
-      rejected = [];
-    }
-    if ('reason' in result) rejected.push(result);
-    else records.push(result);
-    done++;
-    nextLine = row.line + lineCount(row.raw);
   }
   yield page(true);
 }

@@ -1,4 +1,6 @@
-import { readFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Ajv } from 'ajv';
 import { parse as parseYaml } from 'yaml';
@@ -7,7 +9,7 @@ import { silentLogger } from '../../hub/log.js';
 import type { ConnectorContext, RecordPage, StreamState } from '../kit/contract.js';
 import type { CsvConfig } from './config.gen.js';
 import { connector, type CsvStreamState } from './connector.js';
-import { detectDelimiter, tokenize } from './parse.js';
+import { detectDelimiter, longestQuotedField, tokenize, tokenizeStream } from './parse.js';
 
 const fixtures = fileURLToPath(new URL('./fixtures/', import.meta.url));
 const ctx: ConnectorContext = { source: 'test-csv', log: silentLogger, baseDir: fixtures };
@@ -116,6 +118,49 @@ describe('tokenize', () => {
       { line: 2, raw: '"x\r\ny";2', fields: ['x\r\ny', '2'] },
       { line: 7, raw: '3;', fields: ['3', ''] },
     ]);
+  });
+});
+
+describe('tokenizeStream', () => {
+  async function* partsOf(parts: string[], read?: { count: number }) {
+    for (const part of parts) {
+      if (read) read.count++;
+      yield part;
+    }
+  }
+  const rowsOf = async (parts: string[], delimiter: string, read?: { count: number }) => {
+    const rows = [];
+    for await (const batch of tokenizeStream(partsOf(parts, read), delimiter)) rows.push(...batch);
+    return rows;
+  };
+  // Every kind of record end and quote, so that a cut lands inside each: CRLF, lone CR, doubled quotes, line breaks
+  // in quotes, a quote error, a blank row, a last row without a line break.
+  const text = 'id;note\r\n1;"a ""quoted"" word"\r\n2;"two\r\nlines";x\r3;\n\n"4"x;y\n5;"never closed\n6;last';
+
+  it('reads the same records as the whole text, wherever the text is cut', async () => {
+    const whole = [...tokenize(text, ';')];
+    expect(whole.map((row) => row.line)).toEqual([1, 2, 3, 5, 7, 8, 9]);
+    for (let cut = 0; cut <= text.length; cut++) {
+      expect(await rowsOf([text.slice(0, cut), text.slice(cut)], ';')).toEqual(whole);
+    }
+    expect(await rowsOf([...text], ';')).toEqual(whole);
+  });
+
+  it('gives up on a quote still open after longestQuotedField characters instead of holding the rest of the stream', async () => {
+    // Parts of a MiB, in long rows: the test is about characters, not rows.
+    const lines = `y,${'z'.repeat(1021)}\n`.repeat(1024);
+    const parts = ['a,b\n1,"x\n', ...Array.from({ length: Math.ceil((longestQuotedField * 1.5) / lines.length) }, () => lines)];
+    const read = { count: 0 };
+    let readWhenRejected = 0;
+    let rows = 0;
+    for await (const batch of tokenizeStream(partsOf(parts, read), ',')) {
+      if (batch.some((row) => 'error' in row)) readWhenRejected = read.count;
+      rows += batch.length;
+    }
+
+    expect(readWhenRejected).toBeGreaterThan(0);
+    expect(readWhenRejected).toBeLessThan(parts.length);
+    expect(rows).toBe([...tokenize(parts.join(''), ',')].length);
   });
 });
 
@@ -246,6 +291,29 @@ describe('csv connector: pages and checkpoints', () => {
 
     expect(pages.flatMap((page) => page.records)).toHaveLength(7);
     expect(pages[0].records[0].externalId).toBe('p1');
+  });
+
+  it('fails a read, transient and before the sweep ends, when the file changes while it is read', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'hub-csv-'));
+    try {
+      // Several parts read from the file (and more than the stream reads ahead), so the change lands mid-read.
+      const rows = (tag: string) => 'id,name\n' + Array.from({ length: 150_000 }, (_, i) => `${tag}${i},${'n'.repeat(40)}`).join('\n');
+      await writeFile(join(dir, 'changing.csv'), rows('a'));
+      const pages = connector.read('rows', undefined, { path: 'changing.csv', id_column: 'id', page_size: 100 }, { ...ctx, baseDir: dir })[Symbol.asyncIterator]();
+      const first = await pages.next();
+      expect(first.done).toBe(false);
+      await writeFile(join(dir, 'changing.csv'), rows('b'));
+
+      const seen: RecordPage[] = [];
+      const rest = (async () => {
+        for (let page = await pages.next(); !page.done; page = await pages.next()) seen.push(page.value);
+      })();
+
+      await expect(rest).rejects.toMatchObject({ kind: 'transient', message: expect.stringContaining('changed while it was read') });
+      expect(seen.some((page) => page.sweep?.end)).toBe(false);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it('refuses a stream it does not have', async () => {

@@ -19,19 +19,36 @@ const QUOTE = 0x22;
 const LF = 0x0a;
 const CR = 0x0d;
 const sampleLines = 50;
-const sampleChars = 64 * 1024;
+/** Characters of a file `detectDelimiter` reads at most. */
+export const sampleChars = 64 * 1024;
+
+/** Where a tokenizer stopped: the offset of the first record it did not yield, and that record's line. */
+export interface TokenizerStop {
+  pos: number;
+  line: number;
+}
+
+/**
+ * A quoted field still open after this many characters of a stream is read as never closed: without the cap, one
+ * stray quote would hold the rest of a file in memory waiting for its closing quote.
+ */
+export const longestQuotedField = 16 * 2 ** 20;
 
 /**
  * Yields every record of `text` that has a non-blank field. Line breaks are LF, CRLF or a lone CR
  * (Excel for Mac). A quote opens a quoted field only as its first character; elsewhere it is kept
  * as text (`5'11"`). After a quote error the reading resumes on the line after the opening quote:
  * an unbalanced quote is far more often a typo than a real multi-line field.
+ *
+ * `more`: `text` is a part of a stream with more to come; the tokenizer stops before the first record that the
+ * next part could change (one not followed by text after its line break, or a quote still open) and returns
+ * where it stopped. `line`: the line `text` starts on.
  */
-export function* tokenize(text: string, delimiter: string): Generator<CsvRow> {
+export function* tokenize(text: string, delimiter: string, { line: firstLine = 1, more = false } = {}): Generator<CsvRow, TokenizerStop> {
   const separator = delimiter.charCodeAt(0);
   const end = text.length;
   let pos = 0;
-  let line = 1;
+  let line = firstLine;
   while (pos < end) {
     const start = pos;
     const startLine = line;
@@ -53,6 +70,7 @@ export function* tokenize(text: string, delimiter: string): Generator<CsvRow> {
         let from = pos + 1;
         for (;;) {
           const close = text.indexOf('"', from);
+          if (close === -1 && more && end - quoteStart < longestQuotedField) return { pos: start, line: startLine };
           if (close === -1) {
             errorField = fields.length;
             error = `unterminated quote in field ${errorField + 1}`;
@@ -86,6 +104,7 @@ export function* tokenize(text: string, delimiter: string): Generator<CsvRow> {
     }
     if (error) {
       const stop = endOfLine(text, quoteStart);
+      if (more && skipLineBreak(text, stop) >= end) return { pos: start, line: startLine };
       yield { line: startLine, raw: text.slice(start, stop), error, fieldIndex: errorField };
       pos = skipLineBreak(text, stop);
       line = quoteLine + 1;
@@ -93,10 +112,34 @@ export function* tokenize(text: string, delimiter: string): Generator<CsvRow> {
     }
     const raw = text.slice(start, pos);
     const next = skipLineBreak(text, pos);
+    // A record that reaches the end of a part may go on in the next one (a CR's LF among it).
+    if (more && next >= end) return { pos: start, line: startLine };
     if (next > pos) line++;
     pos = next;
     if (fields.some((field) => field.trim() !== '')) yield { line: startLine, raw, fields };
   }
+  return { pos, line };
+}
+
+/**
+ * `tokenize` over a stream of text parts: the same records, in a batch per part (one await per part, not per
+ * record), holding only the text not yet read.
+ */
+export async function* tokenizeStream(parts: AsyncIterable<string>, delimiter: string): AsyncGenerator<CsvRow[]> {
+  let pending = '';
+  let line = 1;
+  for await (const part of parts) {
+    pending += part;
+    const rows = tokenize(pending, delimiter, { line, more: true });
+    const batch: CsvRow[] = [];
+    let step = rows.next();
+    for (; !step.done; step = rows.next()) batch.push(step.value);
+    if (batch.length) yield batch;
+    pending = pending.slice(step.value.pos);
+    line = step.value.line;
+  }
+  const last = [...tokenize(pending, delimiter, { line })];
+  if (last.length) yield last;
 }
 
 /**

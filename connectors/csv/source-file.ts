@@ -1,11 +1,11 @@
-/** Opening a source's CSV file: bytes, fingerprint, encoding, delimiter and header. */
-import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+/** Opening a source's CSV file: fingerprint, encoding, delimiter and header; its rows are read as a stream. */
+import { createHash, type Hash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
 import { resolve } from 'node:path';
 import iconv from 'iconv-lite';
 import { ConnectorError } from '../kit/contract.js';
 import type { CsvConfig } from './config.gen.js';
-import { detectDelimiter, tokenize, type CsvRow } from './parse.js';
+import { detectDelimiter, sampleChars, tokenizeStream, type CsvRow } from './parse.js';
 
 export interface CsvFile {
   /** Absolute path. */
@@ -17,61 +17,127 @@ export interface CsvFile {
   /** Header names, trimmed, in file order. */
   columns: string[];
   headerLine: number;
-  /** The data rows after the header; each call reads from the start again. */
-  rows(): Generator<CsvRow>;
+  /**
+   * The data rows after the header in batches, read from the file again on each call. Throws a transient error at
+   * the end when the bytes read were not the ones `hash` was taken from (the file changed while it was read).
+   */
+  rowBatches(): AsyncGenerator<CsvRow[]>;
 }
 
+/** Bytes read at a time: memory stays flat however large the file (a whole file of 512 MB would not fit in a string). */
+const partBytes = 2 ** 20;
+
 /**
- * Reads the whole file into memory: the fingerprint and the UTF-8 test need every byte anyway,
- * and the files this connector is for (lists, exports) are megabytes, not gigabytes.
- * Everything that makes the file unreadable as a whole is a config error naming the path.
+ * Opens the file: reads it once to fingerprint it and, unless the encoding is given, to find it (a UTF-8 test needs
+ * every byte), then its first rows for the delimiter and header. Everything that makes the file unreadable as a
+ * whole is a config error naming the path.
  */
 export async function openCsvFile(config: CsvConfig, baseDir: string): Promise<CsvFile> {
   const path = resolve(baseDir, config.path);
-  let bytes: Buffer;
-  try {
-    bytes = await readFile(path);
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'the file does not exist' : code === 'EACCES' ? 'permission denied' : code === 'EISDIR' ? 'it is a directory' : String(code ?? error);
-    throw new ConnectorError(`Cannot read the CSV file ${path}: ${why}`, 'config');
-  }
-  const { text, encoding } = decode(bytes, config.encoding ?? 'auto', path);
-  const delimiter = !config.delimiter || config.delimiter === 'auto' ? detectDelimiter(text) : config.delimiter;
-  const header = tokenize(text, delimiter).next();
-  if (header.done) throw new ConnectorError(`The CSV file ${path} is empty: it has no header row`, 'config');
-  const first = header.value;
+  const { hash, encoding } = await fingerprint(path, config.encoding ?? 'auto');
+  const delimiter = !config.delimiter || config.delimiter === 'auto' ? detectDelimiter(await leadingText(path, encoding)) : config.delimiter;
+  const batches = tokenizeStream(decodedParts(path, encoding), delimiter);
+  const firstBatch = await batches.next();
+  await batches.return(undefined);
+  if (firstBatch.done) throw new ConnectorError(`The CSV file ${path} is empty: it has no header row`, 'config');
+  const first = firstBatch.value[0];
   if ('error' in first) throw new ConnectorError(`The header of ${path} (line ${first.line}) cannot be read: ${first.error}`, 'config');
   return {
     path,
-    hash: createHash('sha256').update(bytes).digest('hex'),
+    hash,
     encoding,
     delimiter,
     columns: columnNames(first.fields, path),
     headerLine: first.line,
-    *rows() {
-      const rows = tokenize(text, delimiter);
-      rows.next();
-      yield* rows;
+    async *rowBatches() {
+      let header = true;
+      for await (const batch of tokenizeStream(decodedParts(path, encoding, hash), delimiter)) {
+        yield header ? batch.slice(1) : batch;
+        header = false;
+      }
     },
   };
 }
 
-function decode(bytes: Buffer, encoding: NonNullable<CsvConfig['encoding']>, path: string): { text: string; encoding: string } {
-  if (encoding === 'latin1' || encoding === 'windows-1252') return { text: iconv.decode(bytes, encoding), encoding };
-  if (encoding === 'auto') {
-    // Excel's "Unicode text" export is UTF-16 with a BOM; iconv-lite strips the BOM.
-    if (bytes[0] === 0xff && bytes[1] === 0xfe) return { text: iconv.decode(bytes, 'utf-16le'), encoding: 'utf-16le' };
-    if (bytes[0] === 0xfe && bytes[1] === 0xff) return { text: iconv.decode(bytes, 'utf-16be'), encoding: 'utf-16be' };
-  }
+/** The file's bytes, part by part; a file that cannot be opened is a config error naming the path and the reason. */
+async function* fileParts(path: string): AsyncGenerator<Buffer> {
   try {
-    // `fatal` rejects invalid bytes instead of replacing them, which is the UTF-8 test; the BOM is dropped.
-    return { text: new TextDecoder('utf-8', { fatal: true }).decode(bytes), encoding: 'utf-8' };
-  } catch {
-    // Bytes that are not UTF-8 are, in the exports this connector meets, Windows' Western code page.
-    if (encoding === 'auto') return { text: iconv.decode(bytes, 'windows-1252'), encoding: 'windows-1252' };
-    throw new ConnectorError(`The CSV file ${path} is not valid UTF-8: set encoding to windows-1252, latin1 or auto`, 'config');
+    yield* createReadStream(path, { highWaterMark: partBytes });
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === undefined) throw error;
+    const why = code === 'ENOENT' ? 'the file does not exist' : code === 'EACCES' ? 'permission denied' : code === 'EISDIR' ? 'it is a directory' : code;
+    throw new ConnectorError(`Cannot read the CSV file ${path}: ${why}`, 'config');
   }
+}
+
+/** The SHA-256 of the file and its encoding: as configured, or (auto) UTF-16 by its BOM, UTF-8 if every byte is, else Windows-1252. */
+async function fingerprint(path: string, configured: NonNullable<CsvConfig['encoding']>): Promise<{ hash: string; encoding: string }> {
+  const hash = createHash('sha256');
+  let encoding: string | undefined = configured === 'latin1' || configured === 'windows-1252' ? configured : undefined;
+  const utf8 = new TextDecoder('utf-8', { fatal: true });
+  for await (const bytes of fileParts(path)) {
+    // Excel's "Unicode text" export is UTF-16 with a BOM.
+    if (encoding === undefined && configured === 'auto' && bytes[0] === 0xff && bytes[1] === 0xfe) encoding = 'utf-16le';
+    if (encoding === undefined && configured === 'auto' && bytes[0] === 0xfe && bytes[1] === 0xff) encoding = 'utf-16be';
+    if (encoding === undefined && !isUtf8(utf8, bytes)) {
+      // Bytes that are not UTF-8 are, in the exports this connector meets, Windows' Western code page.
+      if (configured !== 'auto') throw new ConnectorError(`The CSV file ${path} is not valid UTF-8: set encoding to windows-1252, latin1 or auto`, 'config');
+      encoding = 'windows-1252';
+    }
+    hash.update(bytes);
+  }
+  if (encoding === undefined && !isUtf8(utf8)) {
+    if (configured !== 'auto') throw new ConnectorError(`The CSV file ${path} is not valid UTF-8: set encoding to windows-1252, latin1 or auto`, 'config');
+    encoding = 'windows-1252';
+  }
+  return { hash: hash.digest('hex'), encoding: encoding ?? 'utf-8' };
+}
+
+/** Whether the next bytes of a stream (none: its end) are UTF-8 so far: `fatal` throws on invalid bytes instead of replacing them. */
+function isUtf8(decoder: TextDecoder, bytes?: Buffer): boolean {
+  try {
+    decoder.decode(bytes, { stream: bytes !== undefined });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The file's text, part by part, without a BOM. With `hash`, the bytes are checked against it at the end: a file
+ * that changed since it was opened fails the read (transient: the run is tried again and reads it anew).
+ */
+async function* decodedParts(path: string, encoding: string, hash?: string): AsyncGenerator<string> {
+  const decoder = encoding === 'utf-8' ? utf8Decoder() : iconv.getDecoder(encoding);
+  const read: Hash | undefined = hash === undefined ? undefined : createHash('sha256');
+  const changed = () => new ConnectorError(`The CSV file ${path} changed while it was read; the next attempt reads it again`, 'transient');
+  try {
+    for await (const bytes of fileParts(path)) {
+      read?.update(bytes);
+      yield decoder.write(bytes);
+    }
+    yield decoder.end() ?? '';
+  } catch (error) {
+    // Bytes that were UTF-8 when the file was opened and are not now were changed.
+    throw error instanceof TypeError && read ? changed() : error;
+  }
+  if (read && read.digest('hex') !== hash) throw changed();
+}
+
+function utf8Decoder(): { write(bytes: Buffer): string; end(): string } {
+  const decoder = new TextDecoder('utf-8', { fatal: true });
+  return { write: (bytes) => decoder.decode(bytes, { stream: true }), end: () => decoder.decode() };
+}
+
+/** The first `sampleChars` characters of the file and one more if it has them, for `detectDelimiter`. */
+async function leadingText(path: string, encoding: string): Promise<string> {
+  let text = '';
+  for await (const part of decodedParts(path, encoding)) {
+    text += part;
+    if (text.length > sampleChars) break;
+  }
+  return text;
 }
 
 /** Trimmed header names; a blank name (a trailing delimiter) becomes `column_<n>`, a repeated one is an error. */
