@@ -47,6 +47,8 @@ export async function buildApp(hub: Hub, options: { logger?: boolean } = {}): Pr
     ajv: { customOptions: { removeAdditional: false } },
     // A URL Fastify cannot decode answers with the error schema too.
     frameworkErrors: frameworkError,
+    // X-Forwarded-* headers are believed only from the proxies named in the configuration.
+    trustProxy: hub.config.server?.trust_proxy ?? false,
   }) as unknown as FastifyInstance;
 
   // Guards first: they must see every route registered after them, the plugins' routes included.

@@ -156,6 +156,24 @@ describe('POST /v1/session', () => {
     expect(response.headers['set-cookie']).toMatch(/; HttpOnly; SameSite=Strict; Path=\/; Max-Age=604800; Secure$/);
   });
 
+  it('believes X-Forwarded-Proto and X-Forwarded-For only from the proxies server.trust_proxy names', async () => {
+    const forwarded = { 'x-forwarded-proto': 'https', 'x-forwarded-for': '203.0.113.7' };
+    const ignored = await signIn('ada', PASSWORDS.ada, forwarded);
+    expect(ignored.response.headers['set-cookie']).not.toMatch(/Secure/);
+    expect(logLines.join('')).not.toContain('203.0.113.7');
+
+    // app.inject's requests come from 127.0.0.1: the proxy here.
+    const behindProxy = await buildApp({ ...hub, config: checkConfig({ server: { trust_proxy: '127.0.0.1' }, sources: [] }, 'test.yaml') }, { logger: true });
+    try {
+      const response = await behindProxy.inject({ method: 'POST', url: '/v1/session', payload: { username: 'ada', password: PASSWORDS.ada }, headers: forwarded });
+      expect(response.statusCode).toBe(200);
+      expect(response.headers['set-cookie']).toMatch(/; Secure$/);
+      expect(logLines.filter((line) => line.includes('"remoteAddress":"203.0.113.7"'))).not.toHaveLength(0);
+    } finally {
+      await behindProxy.close();
+    }
+  });
+
   it('answers a wrong password and an unknown user alike, after the same slow hash', async () => {
     const timed = async (username: string, password: string) => {
       const started = performance.now();

@@ -18,6 +18,10 @@ export interface HubConfig {
      * Port the API listens on (PORT overrides; default 3000).
      */
     port?: number;
+    /**
+     * The reverse proxies in front of the API whose X-Forwarded-For, X-Forwarded-Proto and X-Forwarded-Host headers are believed (Fastify's `trustProxy`): `true` for any, or addresses and CIDR ranges (`10.0.0.0/8`, or a list). Set it when a proxy terminates TLS: without it the session cookie is not marked Secure and logs show the proxy's address instead of the client's. Default: none (a client could otherwise forge these headers).
+     */
+    trust_proxy?: boolean | string | [string, ...string[]];
   };
   database?: {
     /**
