@@ -21,7 +21,7 @@ import { buildApp } from './app.js';
 import { startDocumentBuilder } from './customer-documents.js';
 import { createApiKeyWithId, ensureAdminKey, parseScopes, revokeApiKey, SCOPES } from './auth.js';
 import { removeSource } from './privacy.js';
-import { createUser, disableUser, listUsers, MIN_PASSWORD_LENGTH, ROLES } from './users.js';
+import { createUser, disableUser, enableUser, listUsers, MIN_PASSWORD_LENGTH, ROLES, setPassword } from './users.js';
 import { readNewPassword } from './password-input.js';
 import { planWriteBack, setWriteBackEnabled } from './write-back.js';
 import { userInfo } from 'node:os';
@@ -316,6 +316,29 @@ usersCommand
       withDatabase(async (runtime) => {
         const { sessions } = await disableUser(runtime.pool, username);
         console.log(`disabled user '${username}'; ${sessions} session(s) ended`);
+      }),
+    ),
+  );
+usersCommand
+  .command('enable <username>')
+  .description('enable a disabled account again; it signs in with its password')
+  .action(
+    action(async (username: string) =>
+      withDatabase(async (runtime) => {
+        await enableUser(runtime.pool, username);
+        console.log(`enabled user '${username}'`);
+      }),
+    ),
+  );
+usersCommand
+  .command('password <username>')
+  .description(`set a new password (at least ${MIN_PASSWORD_LENGTH} characters, read as for create); the account's sessions end`)
+  .option('--password-env <variable>', 'read the password from this environment variable (scripts)')
+  .action(
+    action(async (username: string, options: { passwordEnv?: string }) =>
+      withDatabase(async (runtime) => {
+        const { sessions } = await setPassword(runtime.pool, username, await readNewPassword(options.passwordEnv));
+        console.log(`set a new password for '${username}'; ${sessions} session(s) ended`);
       }),
     ),
   );

@@ -22,12 +22,22 @@ export const listUsers = (): Statement => ({
   values: [],
 });
 
-/** Disables the account and ends its sessions in one statement. */
-export const disableUser = (username: string): Statement => ({
-  text: `with disabled as (
-           update hub_user set disabled_at = coalesce(disabled_at, now()) where username = $1 returning id)
-         , ended as (delete from user_session where user_id in (select id from disabled) returning 1)
-         select (select count(*) from disabled)::int as users, (select count(*) from ended)::int as sessions`,
+/** Runs `update` (of the hub_user named $1) and ends the sessions of the account it changed, in one statement. */
+const updateUserEndingSessions = (update: string, values: unknown[]): Statement => ({
+  text: `with changed as (${update} returning id)
+         , ended as (delete from user_session where user_id in (select id from changed) returning 1)
+         select (select count(*) from changed)::int as users, (select count(*) from ended)::int as sessions`,
+  values,
+});
+
+export const disableUser = (username: string): Statement =>
+  updateUserEndingSessions('update hub_user set disabled_at = coalesce(disabled_at, now()) where username = $1', [username]);
+
+export const setPassword = (username: string, passwordHash: string): Statement =>
+  updateUserEndingSessions('update hub_user set password_hash = $2 where username = $1', [username, passwordHash]);
+
+export const enableUser = (username: string): Statement => ({
+  text: 'update hub_user set disabled_at = null where username = $1',
   values: [username],
 });
 

@@ -82,7 +82,22 @@ export async function listUsers(pool: Pool): Promise<UserListing[]> {
 
 /** Disables an account; its sessions end at once. Returns how many sessions ended. */
 export async function disableUser(pool: Pool, username: string): Promise<{ sessions: number }> {
-  const { rows } = await pool.query<{ users: number; sessions: number }>(sql.disableUser(username));
+  return sessionsEnded(await pool.query(sql.disableUser(username)), username);
+}
+
+/** Enables a disabled account again: it signs in with its password (its old sessions stay ended). */
+export async function enableUser(pool: Pool, username: string): Promise<void> {
+  const { rowCount } = await pool.query(sql.enableUser(username));
+  if (rowCount === 0) throw new Error(`There is no user '${username}'.`);
+}
+
+/** Gives an account a new password (one forgotten, or known to others); its sessions end, as they began with the old one. */
+export async function setPassword(pool: Pool, username: string, password: string): Promise<{ sessions: number }> {
+  checkNewPassword(password);
+  return sessionsEnded(await pool.query(sql.setPassword(username, await hashPassword(password))), username);
+}
+
+function sessionsEnded({ rows }: { rows: { users: number; sessions: number }[] }, username: string): { sessions: number } {
   if (rows[0].users === 0) throw new Error(`There is no user '${username}'.`);
   return { sessions: rows[0].sessions };
 }

@@ -135,6 +135,28 @@ describe('hub users', { timeout: 180_000 }, () => {
     expect((await signIn('eve', PASSWORDS.eve)).response.json().error.code).toBe('HUB_ERR_BAD_CREDENTIALS');
     expect((await listUsers(db.pool)).find((user) => user.username === 'eve')).toMatchObject({ role: 'steward', disabled_at: expect.any(Date) });
     await expect(disableUser(db.pool, 'nobody')).rejects.toThrow("There is no user 'nobody'.");
+
+    const enabled = await cli(['enable', 'eve']);
+    expect(enabled).toMatchObject({ code: 0, stdout: "enabled user 'eve'\n" });
+    expect((await signIn('eve', PASSWORDS.eve)).response.statusCode).toBe(200);
+    // The sessions that ended with the account stay ended.
+    expect((await app.inject({ url: '/v1/session', headers: withSession(session) })).statusCode).toBe(401);
+    expect((await listUsers(db.pool)).find((user) => user.username === 'eve')).toMatchObject({ disabled_at: null });
+    expect(await cli(['enable', 'nobody'])).toMatchObject({ code: 1, stderr: expect.stringContaining("There is no user 'nobody'.") });
+  });
+
+  it('sets a new password: the old one stops working and so do the sessions begun with it', async () => {
+    await createUser(db.pool, 'max', 'steward', 'max-old-password-1');
+    const { session } = await signIn('max', 'max-old-password-1');
+
+    const changed = await cli(['password', 'max'], {}, 'max-new-password-2\n');
+
+    expect(changed).toMatchObject({ code: 0, stdout: "set a new password for 'max'; 1 session(s) ended\n" });
+    expect((await app.inject({ url: '/v1/session', headers: withSession(session!) })).statusCode).toBe(401);
+    expect((await signIn('max', 'max-old-password-1')).response.json().error.code).toBe('HUB_ERR_BAD_CREDENTIALS');
+    expect((await signIn('max', 'max-new-password-2')).response.statusCode).toBe(200);
+    expect(await cli(['password', 'max'], {}, 'short\n')).toMatchObject({ code: 1, stderr: expect.stringContaining('The password must be at least 12 characters long.') });
+    expect(await cli(['password', 'nobody'], {}, 'long-enough-password\n')).toMatchObject({ code: 1, stderr: expect.stringContaining("There is no user 'nobody'.") });
   });
 });
 
