@@ -16,7 +16,7 @@ import { fileURLToPath } from 'node:url';
 import type { Logger } from '../../hub/log.js';
 import { ConnectorError, type CheckResult, type ConnectorContext, type PulledConnector, type RecordPage, type RejectedRecord, type SourceRecord, type StreamState } from '../kit/contract.js';
 import type { HttpClient } from '../kit/http.js';
-import { IncrementalCursor } from '../kit/incremental.js';
+import { IncrementalCursor, type IncrementalState } from '../kit/incremental.js';
 import { parseLinkHeader } from '../kit/paginate.js';
 import { createFreshdeskHttp, rateLimitWait, type FreshdeskClientOptions } from './client.js';
 import type { FreshdeskConfig } from './config.gen.js';
@@ -34,7 +34,7 @@ export interface FreshdeskConnectorOptions extends FreshdeskClientOptions {
 /** The contacts checkpoint: the cursor, and while a walk is unfinished its anchor and next page. */
 export interface ContactsState extends StreamState {
   cursor?: string;
-  seen?: Record<string, string>;
+  seen?: IncrementalState['seen'];
   anchor?: string;
   next_page?: number;
 }
@@ -76,7 +76,7 @@ export function createFreshdeskConnector(options: FreshdeskConnectorOptions = {}
     if (!validId(item)) rejected.push({ reason: `${kind} without a positive integer 'id'`, field: 'id', payload: item });
     else if (!cursor.valid(item.updated_at)) {
       rejected.push({ externalId: String(item.id), field: 'updated_at', reason: `'updated_at' is not a timestamp (${JSON.stringify(item.updated_at) ?? 'missing'})`, payload: item });
-    } else if (cursor.accept(String(item.id), item.updated_at)) records.push({ externalId: String(item.id), data: item });
+    } else if (cursor.accept(String(item.id), item.updated_at, item)) records.push({ externalId: String(item.id), data: item });
   }
 
   /** https://developers.freshdesk.com/api/#list_all_tickets (the `updated_since`, `order_by`, `include` filters; 300-page cap) */

@@ -1,17 +1,30 @@
 /**
  * An inclusive cursor with de-duplication, for streams ordered by a change timestamp. Requests ask for
  * `>=` the cursor (minus an optional lookback), so records sharing the boundary timestamp are read
- * again rather than lost (Airbyte #10782, #14732); the ids already emitted with the same timestamp are
- * kept in the state and skipped. The cursor never moves backwards.
+ * again rather than lost (Airbyte #10782, #14732); the versions already emitted (id, timestamp and a fingerprint
+ * of the content) are kept in the state and skipped. The fingerprint matters where timestamps are in seconds: a record
+ * changed twice within one second and read between the two changes comes back with the same timestamp, and must not
+ * be skipped. The cursor never moves backwards.
  */
+import { contentHash } from '../../hub/stable-json.js';
 import type { StreamState } from './contract.js';
 
 /** The checkpoint of an incremental stream: the cursor and the records emitted at or near it. */
 export interface IncrementalState extends StreamState {
   /** Greatest cursor value emitted so far, as the source wrote it. */
   cursor?: string;
-  /** id → cursor value, for records emitted within `windowMs` of the cursor. */
-  seen?: Record<string, string>;
+  /**
+   * id → [cursor value, fingerprint of the content], for records emitted within `windowMs` of the cursor. A bare
+   * cursor value, as states saved before fingerprints hold, stands for any content.
+   */
+  seen?: Record<string, SeenVersion | string>;
+}
+
+type SeenVersion = [value: string, fingerprint?: string];
+
+/** A short hash of a record as the source sent it, whatever the order of its keys: enough to tell two versions apart. */
+function fingerprintOf(content: unknown): string {
+  return contentHash(content).slice(0, 16);
 }
 
 export interface IncrementalOptions {
@@ -24,7 +37,7 @@ export interface IncrementalOptions {
 export class IncrementalCursor {
   private cursor: string | undefined;
   private cursorMs: number;
-  private readonly seen: Map<string, string>;
+  private readonly seen: Map<string, SeenVersion>;
   private readonly windowMs: number;
   readonly toMs: (value: string) => number;
 
@@ -35,7 +48,12 @@ export class IncrementalCursor {
     this.cursor = cursor !== undefined && !Number.isNaN(this.toMs(cursor)) ? cursor : undefined;
     this.cursorMs = this.cursor === undefined ? -Infinity : this.toMs(this.cursor);
     const seen = state?.seen && typeof state.seen === 'object' ? (state.seen as Record<string, unknown>) : {};
-    this.seen = new Map(Object.entries(seen).filter((entry): entry is [string, string] => typeof entry[1] === 'string'));
+    this.seen = new Map(
+      Object.entries(seen).flatMap(([id, entry]): [string, SeenVersion][] => {
+        if (typeof entry === 'string') return [[id, [entry]]];
+        return Array.isArray(entry) && typeof entry[0] === 'string' && typeof entry[1] === 'string' ? [[id, [entry[0], entry[1]]]] : [];
+      }),
+    );
   }
 
   /** The cursor to ask from: the saved one minus the lookback, or undefined on a first run. */
@@ -53,12 +71,14 @@ export class IncrementalCursor {
   }
 
   /**
-   * Takes one record's id and cursor value: false when the same version was already emitted (a
+   * Takes one record's id, cursor value and content: false when the same version was already emitted (a
    * boundary or lookback re-read), true when it is new, and then it counts towards the cursor.
    */
-  accept(id: string, value: string): boolean {
-    if (this.seen.get(id) === value) return false;
-    this.seen.set(id, value);
+  accept(id: string, value: string, content: unknown): boolean {
+    const fingerprint = fingerprintOf(content);
+    const [seenValue, seenFingerprint = fingerprint] = this.seen.get(id) ?? [];
+    if (seenValue === value && seenFingerprint === fingerprint) return false;
+    this.seen.set(id, [value, fingerprint]);
     const ms = this.toMs(value);
     // An older value than the cursor (a late write, a clock skew) is emitted but never moves the cursor back.
     if (ms > this.cursorMs) {
@@ -74,7 +94,7 @@ export class IncrementalCursor {
    */
   state(keepFromMs = Infinity): IncrementalState {
     const oldest = Math.min(this.cursorMs - this.windowMs, keepFromMs);
-    for (const [id, value] of this.seen) if (this.toMs(value) < oldest) this.seen.delete(id);
+    for (const [id, [value]] of this.seen) if (this.toMs(value) < oldest) this.seen.delete(id);
     return this.cursor === undefined ? { seen: {} } : { cursor: this.cursor, seen: Object.fromEntries(this.seen) };
   }
 }

@@ -89,7 +89,7 @@ async function* readStream(rpc: OdooRpc, stream: OdooStream, state: StreamState 
       if (!Number.isInteger(id)) rejected.push({ reason: `${stream.model} record without an integer 'id'`, field: 'id', payload: item });
       else if (!cursor.valid(item.write_date)) {
         rejected.push({ externalId: String(id), field: 'write_date', reason: `'write_date' is not a timestamp (${JSON.stringify(item.write_date) ?? 'missing'})`, payload: item });
-      } else if (cursor.accept(String(id), item.write_date)) records.push({ externalId: String(id), data: empty(item) });
+      } else if (cursor.accept(String(id), item.write_date, item)) records.push({ externalId: String(id), data: empty(item) });
     }
     done += records.length;
     yield { records, ...(rejected.length ? { rejected } : {}), state: cursor.state(), progress: { done } };

@@ -261,7 +261,7 @@ class StreamReader {
         rejected.push({ externalId, field: fields![0].field, reason: `stream '${stream.name}': no readable change timestamp in ${field}`, payload: data });
         continue;
       }
-      if (cursor.accept(externalId, iso(parentMs))) records.push({ externalId, data });
+      if (cursor.accept(externalId, iso(parentMs), data)) records.push({ externalId, data });
     }
   }
 }

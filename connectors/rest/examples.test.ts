@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { compileMapping, parseMapping } from '../../mapping/engine.js';
 import { ConnectorError, type ConnectorContext } from '../kit/contract.js';
-import { fakeSleep, fixture } from '../kit/testing.js';
+import { fakeSleep, fixture, withoutFingerprints } from '../kit/testing.js';
 import { silentLogger } from '../../hub/log.js';
 import type { RestConfig } from './config.gen.js';
 import { createRestConnector } from './connector.js';
@@ -20,7 +20,7 @@ afterAll(() => nock.enableNetConnect());
 async function readAll(config: RestConfig, stream: string, state?: Record<string, unknown>) {
   const { sleep, waits } = fakeSleep();
   const pages = [];
-  for await (const page of createRestConnector({ sleep }).read(stream, state, config, ctx)) pages.push(page);
+  for await (const page of createRestConnector({ sleep }).read(stream, state, config, ctx)) pages.push({ ...page, state: withoutFingerprints(page.state) });
   return { pages, waits };
 }
 

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../hub/log.js';
 import { ConnectorError, type ConnectorContext, type RecordPage } from '../kit/contract.js';
-import { bodies, fakeSleep } from '../kit/testing.js';
+import { bodies, fakeSleep, withoutFingerprints } from '../kit/testing.js';
 import { clearTokenCache } from './auth.js';
 import { createRestConnector } from './connector.js';
 import { parseDefinition } from './definition.js';
@@ -30,7 +30,7 @@ function define(yaml: string, secrets: Record<string, string> = {}) {
 async function readAll(config: { definition: string; secrets?: Record<string, string> }, stream: string, state?: Record<string, unknown>, now?: () => number) {
   const { sleep, waits } = fakeSleep();
   const pages: RecordPage[] = [];
-  for await (const page of createRestConnector({ sleep, now }).read(stream, state, config, ctx)) pages.push(page);
+  for await (const page of createRestConnector({ sleep, now }).read(stream, state, config, ctx)) pages.push({ ...page, state: withoutFingerprints(page.state) });
   return { pages, waits };
 }
 

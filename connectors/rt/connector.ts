@@ -121,7 +121,7 @@ export function createRtConnector(options: RtClientOptions = {}): PulledConnecto
       const { items, hasNext } = await ticketsPage(http, config, anchorMs, page);
       const records: SourceRecord[] = [];
       const rejected: RejectedRecord[] = [];
-      for (const item of items) if (valid(item, 'ticket', cursor, rejected) && cursor.accept(String(item.id), item.LastUpdated)) records.push({ externalId: String(item.id), data: item });
+      for (const item of items) if (valid(item, 'ticket', cursor, rejected) && cursor.accept(String(item.id), item.LastUpdated, item)) records.push({ externalId: String(item.id), data: item });
       done += records.length;
       yield { records, ...(rejected.length ? { rejected } : {}), state: cursor.state(), progress: { done } };
       if (!hasNext) return;
@@ -149,7 +149,7 @@ export function createRtConnector(options: RtClientOptions = {}): PulledConnecto
       const rejected: RejectedRecord[] = [];
       for (const item of items) {
         if (!valid(item, 'user', cursor, rejected) || internalUsers.has(item.Name as string) || Date.parse(item.LastUpdated) < sinceMs) continue;
-        if (cursor.accept(String(item.id), item.LastUpdated)) records.push({ externalId: String(item.id), data: item });
+        if (cursor.accept(String(item.id), item.LastUpdated, item)) records.push({ externalId: String(item.id), data: item });
       }
       done += records.length;
       // Until the listing ends, the versions the last run left at or after `since` are kept: the later pages

@@ -119,8 +119,11 @@ describe.skipIf(!rtInstalled)('rt: a real Request Tracker, through the hub', () 
     await expect(writeUser(http, String(users['bo@example.com']), { email: 'ana.perez@example.com' })).rejects.toThrow(
       `rt: user ${users['bo@example.com']}: RT did not store EmailAddress: User bo@example.com: Email address in use`,
     );
-    // The next sync brings the written user back, once.
+    // The next sync brings the written user back, once, and her ticket: the lookback reads it again, and the requester
+    // it embeds has her new name, though the ticket's LastUpdated did not move (a version of the same second).
     const run = await syncNow(hub, source);
-    expect([run.status, run.read]).toEqual(['succeeded', 1]);
+    expect([run.status, run.read]).toEqual(['succeeded', 2]);
+    const { rows } = await db.pool.query("select data->'Requestor'->0->>'RealName' as requester from raw_record where source = $1 and stream = 'tickets' and external_id = '1'", [source]);
+    expect(rows).toEqual([{ requester: 'Ana María Pérez' }]);
   });
 });

@@ -66,7 +66,7 @@ export function createShopifyConnector(options: ShopifyClientOptions = {}): Pull
           rejected.push({ reason: `no Shopify GID in 'id' (${JSON.stringify(node?.id) ?? 'missing'})`, field: 'id', payload: node });
         } else if (!cursor.valid(node.updatedAt)) {
           rejected.push({ externalId: id, field: 'updatedAt', reason: `'updatedAt' is not a timestamp (${JSON.stringify(node.updatedAt) ?? 'missing'})`, payload: node });
-        } else if (cursor.accept(id, node.updatedAt)) {
+        } else if (cursor.accept(id, node.updatedAt, node)) {
           records.push({ externalId: id, data: node });
         }
       }

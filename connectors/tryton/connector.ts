@@ -11,7 +11,7 @@
  */
 import { fileURLToPath } from 'node:url';
 import { ConnectorError, type CheckResult, type ConnectorContext, type PulledConnector, type RecordPage, type RejectedRecord, type SourceRecord, type StreamState } from '../kit/contract.js';
-import { IncrementalCursor } from '../kit/incremental.js';
+import { IncrementalCursor, type IncrementalState } from '../kit/incremental.js';
 import type { TrytonConfig } from './config.gen.js';
 import configSchema from './config.schema.json' with { type: 'json' };
 import { createTrytonHttp, createTrytonRpc, plain, trytonDatetime, type TrytonClientOptions, type TrytonRpc } from './rpc.js';
@@ -22,7 +22,7 @@ const recordSchema = { type: 'object', required: ['id', 'create_date'], properti
 /** The checkpoint: the cursor and boundary ids, plus, while a run is under way, its anchor and the last id read. */
 export interface TrytonState extends StreamState {
   cursor?: string;
-  seen?: Record<string, string>;
+  seen?: IncrementalState['seen'];
   anchor?: string | null;
   after_id?: number;
 }
@@ -110,7 +110,7 @@ async function* readStream(rpc: TrytonRpc, stream: TrytonStream, state: TrytonSt
       const latest = times.sort().at(-1);
       if (!Number.isInteger(id)) rejected.push({ reason: `${stream.model} record without an integer 'id'`, field: 'id', payload: raw });
       else if (!latest || !cursor.valid(latest)) rejected.push({ externalId: String(id), field: 'create_date', reason: `${stream.model} ${id} has neither write_date nor create_date`, payload: raw });
-      else if (cursor.accept(String(id), latest)) records.push({ externalId: String(id), data: item });
+      else if (cursor.accept(String(id), latest, item)) records.push({ externalId: String(id), data: item });
     }
     done += records.length;
     const complete = batch.length < limit;

@@ -95,7 +95,7 @@ async function* readOrders(http: HttpClient, state: StreamState | undefined, con
       if (!validId(item)) rejected.push({ reason: `order without a positive integer 'id'`, field: 'id', payload: item });
       else if (!cursor.valid(item.date_modified_gmt)) {
         rejected.push({ externalId: String(item.id), field: 'date_modified_gmt', reason: `'date_modified_gmt' is not a timestamp (${JSON.stringify(item.date_modified_gmt) ?? 'missing'})`, payload: item });
-      } else if (cursor.accept(String(item.id), item.date_modified_gmt)) records.push({ externalId: String(item.id), data: item });
+      } else if (cursor.accept(String(item.id), item.date_modified_gmt, item)) records.push({ externalId: String(item.id), data: item });
     }
     done += records.length;
     const last = items.length < perPage || page >= (totalPages(response.headers) ?? Infinity);

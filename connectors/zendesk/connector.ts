@@ -11,7 +11,7 @@
 import { fileURLToPath } from 'node:url';
 import { ConnectorError, type CheckResult, type ConnectorContext, type PulledConnector, type RecordPage, type RejectedRecord, type SourceRecord, type StreamState } from '../kit/contract.js';
 import type { HttpClient } from '../kit/http.js';
-import { IncrementalCursor } from '../kit/incremental.js';
+import { IncrementalCursor, type IncrementalState } from '../kit/incremental.js';
 import { paginate } from '../kit/paginate.js';
 import { createZendeskHttp, RateBudget, type ZendeskClientOptions } from './client.js';
 import type { ZendeskConfig } from './config.gen.js';
@@ -25,14 +25,14 @@ const recordSchema = { type: 'object', required: ['id', 'updated_at'], propertie
 export interface CursorExportState extends StreamState {
   after_cursor?: string;
   cursor?: string;
-  seen?: Record<string, string>;
+  seen?: IncrementalState['seen'];
 }
 
 /** The checkpoint of the time-based organizations export: the next `start_time` (epoch seconds). */
 export interface TimeExportState extends StreamState {
   start_time?: number;
   cursor?: string;
-  seen?: Record<string, string>;
+  seen?: IncrementalState['seen'];
 }
 
 // Zendesk leaves out what changed in the last minute and refuses a start_time that is not older.
@@ -103,7 +103,7 @@ export function createZendeskConnector(options: ZendeskClientOptions = {}): Pull
     if (!validId(item)) rejected.push({ reason: `${kind} without a positive integer 'id'`, field: 'id', payload: item });
     else if (!cursor.valid(item.updated_at)) {
       rejected.push({ externalId: String(item.id), field: 'updated_at', reason: `'updated_at' is not a timestamp (${JSON.stringify(item.updated_at) ?? 'missing'})`, payload: item });
-    } else if (cursor.accept(String(item.id), item.updated_at)) records.push({ externalId: String(item.id), data: item });
+    } else if (cursor.accept(String(item.id), item.updated_at, item)) records.push({ externalId: String(item.id), data: item });
   }
 
   /**
