@@ -218,7 +218,7 @@ describe('zendesk: write-back', () => {
 });
 
 describe('zendesk: default mapping', () => {
-  it('puts the sideloaded identities on their users, primary first, and maps the primary email with its verified flag', async () => {
+  it('puts the sideloaded identities on their users, primary first, and maps the primary email and up to two more, each with its verified flag', async () => {
     api()
       .get('/api/v2/incremental/users/cursor.json')
       .query({ start_time: '1293840000', per_page: '100', include: 'identities' })
@@ -234,7 +234,10 @@ describe('zendesk: default mapping', () => {
       const result = mapping.map('users', data, { source: 'zd', stream: 'users', defaultRegion: 'US' });
       return result.ok ? result.record.person?.emails : result.errors;
     };
-    expect(emails(johnny)).toEqual([{ address: 'johnny@example.com', verified: true }]);
+    expect(emails(johnny)).toEqual([
+      { address: 'johnny@example.com', verified: true },
+      { address: 'johnny.private@example.net', verified: false },
+    ]);
     expect(emails(soren)).toEqual([{ address: 'soren@example.dk', verified: false }]);
     // A user stored before identities were sideloaded: whether its email is verified is unknown.
     expect(emails(load('users-page-1.json').users[0])).toEqual([{ address: 'johnny@example.com' }]);
