@@ -202,7 +202,7 @@ describe('freshdesk: write-back', () => {
 });
 
 describe('freshdesk: default mapping', () => {
-  it('maps contacts to people and tickets to ticket interactions of their requester, with status names', async () => {
+  it('maps contacts to people (other emails too) and tickets to ticket interactions of their requester, with status names', async () => {
     const mapping = compileMapping(await loadMappingFile(defaultConnector.defaultMappingPath));
     const ctx = { source: 'fd', stream: 'tickets', defaultRegion: 'US' };
     const ticket = mapping.map('tickets', load('tickets-page-2.json')[1], ctx);
@@ -224,6 +224,12 @@ describe('freshdesk: default mapping', () => {
     expect(contact.ok && contact.record.person?.emails).toEqual([{ address: 'ana.perez@example.com', verified: true }]);
     const unverified = mapping.map('contacts', load('contacts-page-2.json')[0], { ...ctx, stream: 'contacts' });
     expect(unverified.ok && unverified.record.person?.emails).toEqual([{ address: 'chloe@example.fr', verified: false }]);
+    const withOthers = mapping.map('contacts', { ...load('contacts-page-1.json')[0], other_emails: ['Ana.Home@Example.net', 'ana@work.example.com', 'third@example.org'] }, { ...ctx, stream: 'contacts' });
+    expect(withOthers.ok && withOthers.record.person?.emails).toEqual([
+      { address: 'ana.perez@example.com', verified: true },
+      { address: 'ana.home@example.net' },
+      { address: 'ana@work.example.com' },
+    ]);
     expect(company).toMatchObject({ ok: true, record: { organisation: { name: 'SuperNova', domain: 'supernova.example.com' } } });
   });
 });
