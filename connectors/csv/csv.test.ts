@@ -52,6 +52,26 @@ describe('csv connector: encodings and delimiters', () => {
     ]);
   });
 
+  it('takes FF FE for a UTF-16 byte order mark only at the start of the file, not where a later part of it begins', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'hub-csv-'));
+    try {
+      // Windows-1252 text whose second MiB, as the file is read, starts with "ÿþ".
+      const head = Buffer.from('id;name\n');
+      const filler = Buffer.from(Array.from({ length: 2 ** 20 }, (_, i) => (i % 64 === 63 ? '\n' : 'x')).join('').slice(0, 2 ** 20 - head.length - 3) + '\n1;');
+      const bytes = Buffer.concat([head, filler, Buffer.from([0xff, 0xfe]), Buffer.from('\n')]);
+      expect(bytes.subarray(2 ** 20, 2 ** 20 + 2)).toEqual(Buffer.from([0xff, 0xfe]));
+      await writeFile(join(dir, 'late-ff-fe.csv'), bytes);
+
+      const pages = [];
+      for await (const page of connector.read('rows', undefined, { path: 'late-ff-fe.csv', page_size: 100_000 }, { ...ctx, baseDir: dir })) pages.push(page);
+
+      const last = pages.flatMap((page) => page.records).at(-1);
+      expect(last?.data).toEqual({ id: '1', name: 'ÿþ' });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   it('decodes the same bytes as latin1 when told to (0x80 is a control character there, not €)', async () => {
     const [page] = await readAll({ path: 'kunden-latin1.csv', id_column: 'Kundennr', encoding: 'latin1', delimiter: ';' });
 

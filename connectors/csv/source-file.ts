@@ -76,21 +76,21 @@ async function fingerprint(path: string, configured: NonNullable<CsvConfig['enco
   const hash = createHash('sha256');
   let encoding: string | undefined = configured === 'latin1' || configured === 'windows-1252' ? configured : undefined;
   const utf8 = new TextDecoder('utf-8', { fatal: true });
-  for await (const bytes of fileParts(path)) {
-    // Excel's "Unicode text" export is UTF-16 with a BOM.
-    if (encoding === undefined && configured === 'auto' && bytes[0] === 0xff && bytes[1] === 0xfe) encoding = 'utf-16le';
-    if (encoding === undefined && configured === 'auto' && bytes[0] === 0xfe && bytes[1] === 0xff) encoding = 'utf-16be';
-    if (encoding === undefined && !isUtf8(utf8, bytes)) {
-      // Bytes that are not UTF-8 are, in the exports this connector meets, Windows' Western code page.
-      if (configured !== 'auto') throw new ConnectorError(`The CSV file ${path} is not valid UTF-8: set encoding to windows-1252, latin1 or auto`, 'config');
-      encoding = 'windows-1252';
-    }
-    hash.update(bytes);
-  }
-  if (encoding === undefined && !isUtf8(utf8)) {
+  // Bytes that are not UTF-8 are, in the exports this connector meets, Windows' Western code page.
+  const notUtf8 = () => {
     if (configured !== 'auto') throw new ConnectorError(`The CSV file ${path} is not valid UTF-8: set encoding to windows-1252, latin1 or auto`, 'config');
-    encoding = 'windows-1252';
+    return 'windows-1252';
+  };
+  let first = true;
+  for await (const bytes of fileParts(path)) {
+    // Excel's "Unicode text" export is UTF-16 with a BOM (at the start of the file only).
+    if (first && configured === 'auto' && bytes[0] === 0xff && bytes[1] === 0xfe) encoding = 'utf-16le';
+    if (first && configured === 'auto' && bytes[0] === 0xfe && bytes[1] === 0xff) encoding = 'utf-16be';
+    if (encoding === undefined && !isUtf8(utf8, bytes)) encoding = notUtf8();
+    hash.update(bytes);
+    first = false;
   }
+  if (encoding === undefined && !isUtf8(utf8)) encoding = notUtf8();
   return { hash: hash.digest('hex'), encoding: encoding ?? 'utf-8' };
 }
 
