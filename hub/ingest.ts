@@ -234,9 +234,19 @@ export type RecordOutcome = 'created' | 'updated' | 'unchanged' | 'skipped' | 'q
 export async function detectDeletions(client: PoolClient, source: string, stream: string, cause: ChangeCause): Promise<number> {
   const { rows } = await client.query<{ id: string }>(sql.markUnseenDeleted(source, stream));
   await client.query(sql.endSweep(source, stream));
+  return leaveGoldenRecords(client, rows, cause);
+}
+
+/** Records the source reported deleted (RecordPage.deleted): marked deleted (kept as received), they leave their golden records. */
+export async function recordDeletions(client: PoolClient, source: string, stream: string, externalIds: string[], cause: ChangeCause): Promise<number> {
+  const { rows } = await client.query<{ id: string }>(sql.markReportedDeleted(source, stream, externalIds));
+  return leaveGoldenRecords(client, rows, cause);
+}
+
+/** Records just marked deleted lose their canonical form (with its match keys and interactions); resolution then drops them from their clusters. */
+async function leaveGoldenRecords(client: PoolClient, rows: { id: string }[], cause: ChangeCause): Promise<number> {
   const ids = rows.map((row) => Number(row.id));
   if (ids.length === 0) return 0;
-  // The canonical form goes (with its match keys and interactions); resolution then drops the record from its cluster.
   await client.query(sql.deleteCanonical(ids));
   await resolveAndRefreshValue(client, ids, cause);
   return ids.length;

@@ -98,6 +98,12 @@ export const markUnseenDeleted = (source: string, stream: string): Statement => 
   values: [source, stream],
 });
 
+/** Records the source reported deleted (RecordPage.deleted) that are not marked so yet. */
+export const markReportedDeleted = (source: string, stream: string, externalIds: string[]): Statement => ({
+  text: 'update raw_record set deleted_at = now() where source = $1 and stream = $2 and external_id = any($3::text[]) and deleted_at is null returning id',
+  values: [source, stream, externalIds],
+});
+
 export const endSweep = (source: string, stream: string): Statement => ({
   text: 'update stream_state set sweep_started_at = null where source = $1 and stream = $2',
   values: [source, stream],
@@ -132,6 +138,12 @@ export const updateRawRecords = (runId: number | null, rows: { id: number; data:
 export const touchRawRecords = (runId: number | null, ids: number[]): Statement => ({
   text: 'update raw_record set last_seen_at = now(), last_run_id = $1 where id = any($2::bigint[])',
   values: [runId, ids],
+});
+
+/** Records an id sweep found still there (RecordPage.present); those already marked deleted stay so until read again. */
+export const touchPresentRecords = (source: string, stream: string, runId: number | null, externalIds: string[]): Statement => ({
+  text: 'update raw_record set last_seen_at = now(), last_run_id = $3 where source = $1 and stream = $2 and external_id = any($4::text[]) and deleted_at is null',
+  values: [source, stream, runId, externalIds],
 });
 
 export const rawRecordsForMapping = (ids: number[]): Statement => ({

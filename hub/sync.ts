@@ -14,7 +14,7 @@ import { findConnector, hubConnector, HUB_SOURCE } from '../connectors/index.js'
 import { ConnectorError, type Connector, type PulledConnector, type StreamState } from '../connectors/kit/contract.js';
 import { DEFAULT_MAX_PAGES_PER_RUN, DEFAULT_MAX_RUN_MS, withRunLimits, type RunLimits } from '../connectors/kit/run-limits.js';
 import { loadCompiledMapping } from '../mapping/engine.js';
-import { detectDeletions, mapRawRecords, noCounts, storePage, type Counts, type SourceMapping } from './ingest.js';
+import { detectDeletions, mapRawRecords, noCounts, recordDeletions, storePage, type Counts, type SourceMapping } from './ingest.js';
 import { sendSyncJob } from './queue.js';
 import { resolveAndRefreshValue } from './customer-value.js';
 import { recordsQuarantined, recordsRead, resolutionSeconds, syncRuns } from './metrics.js';
@@ -195,6 +195,10 @@ async function readStreams(hub: Hub, run: RunRow, signal?: AbortSignal): Promise
           const counts = await inTransaction(hub.pool, async (client) => {
             const pageCounts = await storePage(client, { stream: stream.name, runId, target, cause }, page);
             await client.query(sql.saveStreamState(source.name, stream.name, page.state, page.sweep?.start));
+            // Ids an id sweep lists count as seen, before the sweep's end looks for what was not; then the ids the
+            // source reports deleted.
+            if (page.present?.length) await client.query(sql.touchPresentRecords(source.name, stream.name, runId, page.present));
+            if (page.deleted?.length) await client.query(sql.addDeletedCount(runId, await recordDeletions(client, source.name, stream.name, page.deleted, cause)));
             if (page.sweep?.end) await client.query(sql.addDeletedCount(runId, await detectDeletions(client, source.name, stream.name, cause)));
             await client.query(sql.addRunCounts(runId, pageCounts, { stream: stream.name, ...page.progress }));
             return pageCounts;

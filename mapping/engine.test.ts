@@ -205,6 +205,46 @@ describe('compileMapping', () => {
     expect(record(mapWith(fields, { email: '', verifiedEmail: 'yes' }))).toEqual({});
   });
 
+  it("maps every element of a list with '*', each with the verified flag of its own element", () => {
+    const fields = [
+      { target: 'person.email', from: 'email', transforms: ['email'], verified_from: 'identities.0.verified' },
+      { target: 'person.email', from: 'identities.*.value', transforms: ['email'], verified_from: 'identities.*.verified' },
+      { target: 'person.phone', from: 'other_phones.*', transforms: ['phone'] },
+    ];
+    const data = {
+      email: 'amy@example.com',
+      identities: [
+        { value: 'Amy@Example.com', verified: true },
+        { value: 'amy.private@mail.org', verified: false },
+        { verified: true },
+        { value: 'a.b@work.com' },
+        'not an object',
+      ],
+      other_phones: ['+44 20 7946 0958', '', '+49 30 1234567'],
+    };
+    // The primary email, listed again among the identities, is kept once.
+    expect(record(mapWith(fields, data))).toEqual({
+      person: {
+        emails: [{ address: 'amy@example.com', verified: true }, { address: 'amy.private@mail.org', verified: false }, { address: 'a.b@work.com' }],
+        phones: [{ number: '+442079460958' }, { number: '+49301234567' }],
+      },
+    });
+    // A missing, null or empty list maps to nothing.
+    for (const identities of [undefined, null, []]) expect(record(mapWith(fields.slice(1), { identities }))).toEqual({});
+  });
+
+  it("names the element of a list whose value or flag is bad, and a '*' field that holds no list", () => {
+    const fields = [{ target: 'person.email', from: 'identities.*.value', transforms: ['email'], verified_from: 'identities.*.verified' }];
+    const identities = [{ value: 'amy@example.com', verified: true }, { value: 'not an email' }, { value: 'b@example.com', verified: 'maybe' }];
+    expect(errors(mapWith(fields, { identities }))).toEqual([
+      { field: 'identities.1.value', target: 'person.email', reason: expect.stringMatching(/^'not an email' /) },
+      { field: 'identities.2.value', target: 'person.email', reason: "verified_from 'identities.2.verified': 'maybe' is not true or false" },
+    ]);
+    expect(errors(mapWith(fields, { identities: { value: 'amy@example.com' } }))).toEqual([
+      { field: 'identities.*.value', target: 'person.email', reason: `'identities' holds '{"value":"amy@example.com"}', not a list` },
+    ]);
+  });
+
   it('leaves out every empty target: no empty objects or arrays', () => {
     const mapping = compileMapping(parseMapping(crmMapping, 'crm.yaml'));
     const blank = Object.fromEntries(Object.keys(crmRow).map((key) => [key, ' ']));
@@ -460,6 +500,25 @@ streams:
     expect(issues(oneRule({ target: 'person.phone', from: 'b', verified_from: '' }))).toEqual([
       { path: 'streams.rows.fields[1].verified_from', reason: 'must NOT have fewer than 1 characters' },
     ]);
+  });
+
+  it("allows '*' once per path, after a list's field, for identifiers, emails and phones, and in verified_from only with from", () => {
+    expect(issues(oneRule({ target: 'person.family_name', from: 'names.*' }))).toEqual([
+      { path: 'streams.rows.fields[1].from', reason: "'*' (every element of a list) is only allowed for targets identifier, person.email and person.phone" },
+    ]);
+    expect(issues(oneRule({ target: 'person.email', from: 'a.*.b.*' }))).toEqual([
+      { path: 'streams.rows.fields[1].from', reason: "may hold one '*' (every element of one list), not several" },
+    ]);
+    expect(issues(oneRule({ target: 'person.email', from: '*.address' }))).toEqual([
+      { path: 'streams.rows.fields[1].from', reason: "needs the list's field before '*' (e.g. other_emails.*)" },
+    ]);
+    expect(issues(oneRule({ target: 'person.email', from: 'email', verified_from: 'identities.*.verified' }))).toEqual([
+      { path: 'streams.rows.fields[1].verified_from', reason: "holds '*' but 'from' does not: the flag is read from the element the value came from" },
+    ]);
+    expect(issues(oneRule({ target: 'person.phone', from: 'phones.*', required: true }))).toEqual([
+      { path: 'streams.rows.fields[1].required', reason: "cannot be combined with '*' in 'from' (a list may be empty)" },
+    ]);
+    expect(() => parseMapping(oneRule({ target: 'identifier', scheme: 'crm:id', from: 'ids.*', verified_from: 'flags.*' }), 'good.yaml')).not.toThrow();
   });
 
   it('allows one rule per single-valued target', () => {

@@ -63,6 +63,11 @@ const validateDocument = ajv.compile<MappingDocument>(mappingSchema);
 
 const multiValued = new Set<Target>(['person.email', 'person.phone', 'identifier']);
 
+/** A path segment that stands for every element of a list (`other_emails.*`, `identities.*.value`). */
+const EVERY = '*';
+
+const hasEvery = (path: string | undefined) => path !== undefined && path.split('.').includes(EVERY);
+
 /** Reads a mapping document (YAML or JSON text, or an already parsed value) and validates it; `origin` names it in errors. */
 export function parseMapping(input: unknown, origin: string): MappingDocument {
   let document = input;
@@ -163,6 +168,18 @@ function streamIssues(stream: string, rules: FieldRule[]): ConfigIssue[] {
     if (rule.verified !== undefined && rule.verified_from !== undefined) {
       issues.push({ path: `${at}.verified_from`, reason: "cannot be combined with 'verified' (a constant): use one of the two" });
     }
+    for (const key of ['from', 'verified_from'] as const) {
+      const segments = rule[key]?.split('.') ?? [];
+      if (segments.filter((segment) => segment === EVERY).length > 1) issues.push({ path: `${at}.${key}`, reason: "may hold one '*' (every element of one list), not several" });
+      if (segments[0] === EVERY) issues.push({ path: `${at}.${key}`, reason: "needs the list's field before '*' (e.g. other_emails.*)" });
+    }
+    if (hasEvery(rule.from) && !multiValued.has(rule.target)) {
+      issues.push({ path: `${at}.from`, reason: "'*' (every element of a list) is only allowed for targets identifier, person.email and person.phone" });
+    }
+    if (hasEvery(rule.from) && rule.required) issues.push({ path: `${at}.required`, reason: "cannot be combined with '*' in 'from' (a list may be empty)" });
+    if (hasEvery(rule.verified_from) && !hasEvery(rule.from)) {
+      issues.push({ path: `${at}.verified_from`, reason: "holds '*' but 'from' does not: the flag is read from the element the value came from" });
+    }
     const earlier = firstRule.get(rule.target);
     if (earlier !== undefined && !multiValued.has(rule.target)) {
       issues.push({ path: `${at}.target`, reason: `'${rule.target}' is already the target of fields[${earlier}]; only ${[...multiValued].join(', ')} take several rules` });
@@ -191,16 +208,25 @@ function streamIssues(stream: string, rules: FieldRule[]): ConfigIssue[] {
   return issues;
 }
 
+/** One value a rule reads from a record, with the field it came from (an element of a list named by its index). */
+interface ReadValue {
+  field: string;
+  value: unknown;
+  /** With `*`: the element's index in the list, where `verified_from` reads its flag too. */
+  element?: number;
+}
+
 interface CompiledRule {
   /** The source field, or `(constant)`, for error messages. */
   field: string;
   target: Target;
-  read(data: Record<string, unknown>): unknown;
+  /** One value, or with `*` one per element of the list (none for an empty or missing list). */
+  read(data: Record<string, unknown>): ReadValue[] | { reason: string };
   steps: { run: Transform<unknown>; options: object }[];
   required: boolean;
   scheme?: string;
-  /** Whether the source verified the value: a constant, or read from the record (`verified_from`). */
-  verified(data: Record<string, unknown>): { value: boolean | undefined } | { reason: string };
+  /** Whether the source verified the value: a constant, or read from the record (`verified_from`, of `element` with `*`). */
+  verified(data: Record<string, unknown>, element?: number): { value: boolean | undefined } | { reason: string };
   /** The target's schema in the canonical model: a value that passes it passes the record's validation. */
   check: ValidateFunction;
   /** Whether the canonical value is text, so numbers and booleans from JSON sources become strings. */
@@ -236,7 +262,7 @@ function compileRule(rule: FieldRule): CompiledRule {
   return {
     field: from ?? '(constant)',
     target: rule.target,
-    read: from === undefined ? () => value : (data) => readField(data, from),
+    read: from === undefined ? () => [{ field: '(constant)', value }] : fieldReader(from),
     steps: (rule.transforms ?? []).map((step) => {
       const [name, options] = stepParts(step);
       // Each transform's options type is checked by the schema; here they are one list of steps.
@@ -250,13 +276,33 @@ function compileRule(rule: FieldRule): CompiledRule {
   };
 }
 
+/** Reads `from`: the field, or with `*` the part after it of every element of the list before it. */
+function fieldReader(from: string): CompiledRule['read'] {
+  const segments = from.split('.');
+  const at = segments.indexOf(EVERY);
+  if (at < 0) return (data) => [{ field: from, value: readField(data, from) }];
+  const list = segments.slice(0, at).join('.');
+  const within = segments.slice(at + 1).join('.');
+  return (data) => {
+    const items = readField(data, list);
+    if (isEmpty(items)) return [];
+    if (!Array.isArray(items)) return { reason: `'${list}' holds ${quote(items)}, not a list` };
+    return items.map((item: unknown, element) => ({
+      field: within ? `${list}.${element}.${within}` : `${list}.${element}`,
+      value: !within ? item : typeof item === 'object' && item !== null ? readField(item as Record<string, unknown>, within) : undefined,
+      element,
+    }));
+  };
+}
+
 const verifiedTexts: Record<string, boolean> = { true: true, false: false };
 
 /** The `verified` of a rule: its constant, or the record's field named by `verified_from`, which must hold a boolean. */
 function verifiedReader(rule: FieldRule): CompiledRule['verified'] {
-  const { verified, verified_from: path } = rule;
-  if (path === undefined) return () => ({ value: verified });
-  return (data) => {
+  const { verified, verified_from: template } = rule;
+  if (template === undefined) return () => ({ value: verified });
+  return (data, element) => {
+    const path = element === undefined ? template : template.split('.').map((segment) => (segment === EVERY ? String(element) : segment)).join('.');
     const flag = readField(data, path);
     if (isEmpty(flag)) return { value: undefined };
     if (typeof flag === 'boolean') return { value: flag };
@@ -271,9 +317,9 @@ function valueReason(value: unknown, error: ErrorObject): string {
   return `${quote(value)} ${error.message ?? 'is invalid'}`;
 }
 
-/** Runs one rule over a record: its value (undefined when empty and not required), or why there is none. */
-function applyRule(rule: CompiledRule, data: Record<string, unknown>, ctx: MappingContext): { value: unknown } | { reason: string } {
-  let value = rule.read(data);
+/** Runs one rule's transforms and checks over a value it read: the canonical value (undefined when empty and not required), or why there is none. */
+function applyRule(rule: CompiledRule, read: unknown, ctx: MappingContext): { value: unknown } | { reason: string } {
+  let value = read;
   try {
     for (const { run, options } of rule.steps) value = run(value, options, ctx);
   } catch (error) {
@@ -298,6 +344,16 @@ function group(values: Map<Target, unknown>, prefix: string): Record<string, unk
     .map(([target, value]) => [target.slice(prefix.length), value] as const)
     .filter(([key]) => !key.includes('.'));
   return compact(Object.fromEntries(entries));
+}
+
+/**
+ * Adds a value of a multi-valued target once: a value two rules map (a primary email that is also one of all the
+ * emails listed) is kept once, verified when either rule says so.
+ */
+function addOnce<T extends { verified?: boolean }>(list: T[], item: T, key: (entry: T) => string): void {
+  const existing = list.find((entry) => key(entry) === key(item));
+  if (!existing) list.push(item);
+  else if (item.verified !== undefined && existing.verified !== true) existing.verified = item.verified;
 }
 
 function assemble(values: Map<Target, unknown>, emails: Email[], phones: Phone[], identifiers: Identifier[]): CanonicalRecord {
@@ -333,23 +389,30 @@ export function compileMapping(doc: MappingDocument): CompiledMapping {
     const phones: Phone[] = [];
     const identifiers: Identifier[] = [];
     for (const rule of rules) {
-      const result = applyRule(rule, data, ctx);
-      if ('reason' in result) {
-        errors.push({ field: rule.field, target: rule.target, reason: result.reason });
+      const read = rule.read(data);
+      if ('reason' in read) {
+        errors.push({ field: rule.field, target: rule.target, reason: read.reason });
         continue;
       }
-      if (result.value === undefined) continue;
-      const text = result.value as string;
-      const flag = rule.verified(data);
-      if ('reason' in flag) {
-        errors.push({ field: rule.field, target: rule.target, reason: flag.reason });
-        continue;
+      for (const { field, value, element } of read) {
+        const result = applyRule(rule, value, ctx);
+        if ('reason' in result) {
+          errors.push({ field, target: rule.target, reason: result.reason });
+          continue;
+        }
+        if (result.value === undefined) continue;
+        const text = result.value as string;
+        const flag = rule.verified(data, element);
+        if ('reason' in flag) {
+          errors.push({ field, target: rule.target, reason: flag.reason });
+          continue;
+        }
+        const verified = flag.value === undefined ? {} : { verified: flag.value };
+        if (rule.target === 'person.email') addOnce(emails, { address: text, ...verified }, (email) => email.address);
+        else if (rule.target === 'person.phone') addOnce(phones, { number: text, ...verified }, (phone) => phone.number);
+        else if (rule.target === 'identifier') addOnce(identifiers, { scheme: rule.scheme!, value: text, ...verified }, (id) => `${id.scheme}:${id.value}`);
+        else values.set(rule.target, result.value);
       }
-      const verified = flag.value === undefined ? {} : { verified: flag.value };
-      if (rule.target === 'person.email') emails.push({ address: text, ...verified });
-      else if (rule.target === 'person.phone') phones.push({ number: text, ...verified });
-      else if (rule.target === 'identifier') identifiers.push({ scheme: rule.scheme!, value: text, ...verified });
-      else values.set(rule.target, result.value);
     }
     // A group's required parts: only reported when nothing else already explains their absence.
     const require = (needed: boolean, target: Target, reason: string) => {

@@ -109,14 +109,16 @@ beforeAll(async () => {
         {
           name: 'shop',
           connector: 'shopify',
-          config: { shop: 'acme', access_token: 'shpat_test', streams: ['customers'] },
+          // No deletion sweeps: the fake store does not list ids (sweeps: connectors/odoo, connectors/shopify, tests/deletions).
+          config: { shop: 'acme', access_token: 'shpat_test', streams: ['customers'], deletion_sweep_hours: 0 },
           write_back: { enabled: true, attributes: { email_marketing: true } },
         },
         {
           name: 'crm',
           connector: 'odoo',
           mapping: 'odoo.yaml',
-          config: { url: odoo, database: 'acme', login: 'admin@example.com', api_key: 'odoo-api-key-0123456789', streams: ['partners'], extra_fields: { partners: ['x_no_marketing'] }, opt_out_field: 'x_no_marketing' },
+          // No deletion sweeps: the fake server hands its partners out once (sweeps: connectors/odoo, tests/deletions).
+          config: { url: odoo, database: 'acme', login: 'admin@example.com', api_key: 'odoo-api-key-0123456789', streams: ['partners'], extra_fields: { partners: ['x_no_marketing'] }, opt_out_field: 'x_no_marketing', deletion_sweep_hours: 0 },
           write_back: { enabled: true, attributes: { email_marketing: true } },
         },
         {

@@ -1,7 +1,9 @@
 import { mkdtemp, writeFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import nock from 'nock';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { fakeOdoo, microsecondsOf, type StoredRecord } from '../connectors/odoo/fake-server.js';
 import { checkConfig } from '../hub/config.js';
 import { executeRun, requestSync, RunInterrupted } from '../hub/sync.js';
 import { createTestDatabase, type TestDatabase } from './helpers/db.js';
@@ -58,5 +60,84 @@ describe('records deleted at the source', () => {
     expect(await syncNow(hub, 'people')).toMatchObject({ status: 'succeeded', updated: 1, unchanged: 2, deleted: 0 });
     expect(await deleted()).toEqual([]);
     expect(await goldenOf(db.pool, 'people', '3')).toBeDefined();
+  });
+});
+
+/**
+ * A hub on a database of its own, set up before the tests of the describe block that calls it, with one source whose
+ * mapping takes the person's email from `email` of `stream`; third-party HTTP goes to nock only.
+ */
+function hubWithSource(source: { name: string; connector: string; config: Record<string, unknown> }, stream: string) {
+  const setup = {} as { db: TestDatabase; hub: TestHub; dir: string };
+  beforeAll(async () => {
+    setup.db = await createTestDatabase();
+    setup.dir = await mkdtemp(join(tmpdir(), `hub-deletions-${source.connector}-`));
+    await writeFile(join(setup.dir, 'mapping.yaml'), `streams:\n  ${stream}:\n    fields:\n      - { target: person.email, from: email, transforms: [email] }\n`);
+    const config = checkConfig({ sources: [{ ...source, mapping: 'mapping.yaml' }] }, join(setup.dir, 'hub.config.yaml'));
+    setup.hub = await startTestHub(setup.db, undefined, config);
+    nock.disableNetConnect();
+    nock.enableNetConnect('127.0.0.1');
+  });
+  afterAll(async () => {
+    nock.cleanAll();
+    nock.enableNetConnect();
+    await setup.hub.stop();
+    await setup.db.drop();
+    await rm(setup.dir, { recursive: true, force: true });
+  });
+  return setup;
+}
+
+describe('records deleted in a source whose reads never show deletions (Odoo)', () => {
+  const odoo = 'https://acme.odoo.com';
+  const setup = hubWithSource({ name: 'erp', connector: 'odoo', config: { url: odoo, database: 'acme', login: 'admin@example.com', api_key: 'odoo-api-key-0123456789', streams: ['partners'] } }, 'partners');
+
+  it('are marked deleted by the next deletion sweep, which lists ids only; archived ones stay', async () => {
+    const partners: StoredRecord[] = [1, 2, 3].map((id) => ({ id, email: `p${id}@example.com`, active: id !== 2, writtenUs: microsecondsOf('2024-05-02 10:00:00') }));
+    fakeOdoo(odoo, partners, 'microseconds');
+    // The first run reads the partners and sweeps (none swept yet): nothing to delete.
+    expect(await syncNow(setup.hub, 'erp')).toMatchObject({ status: 'succeeded', created: 3, deleted: 0 });
+    const three = (await goldenOf(setup.db.pool, 'erp', '3'))!;
+
+    partners.pop();
+    // Within deletion_sweep_hours of the last sweep, a run reads changes only and cannot see the deletion.
+    expect(await syncNow(setup.hub, 'erp')).toMatchObject({ status: 'succeeded', deleted: 0 });
+    await setup.db.pool.query("update stream_state set state = state - 'swept_at' where source = 'erp'");
+    expect(await syncNow(setup.hub, 'erp')).toMatchObject({ status: 'succeeded', deleted: 1 });
+
+    const { rows } = await setup.db.pool.query("select external_id, deleted_at is not null as deleted from raw_record where source = 'erp' order by external_id");
+    expect(rows).toEqual([
+      { external_id: '1', deleted: false },
+      { external_id: '2', deleted: false },
+      { external_id: '3', deleted: true },
+    ]);
+    expect(await goldenOf(setup.db.pool, 'erp', '3')).toBeUndefined();
+    expect((await golden(setup.db.pool, three)).status).toBe('retired');
+  });
+});
+
+describe('records a source reports deleted (Zendesk: a user no longer active)', () => {
+  const zendesk = 'https://acme.zendesk.com';
+  const setup = hubWithSource({ name: 'desk', connector: 'zendesk', config: { subdomain: 'acme', email: 'admin@acme.example.com', api_token: 'zendesk-token-0123456789', streams: ['users'] } }, 'users');
+  const user = (id: number, active: boolean, updatedAt: string) => ({ id, email: `u${id}@example.com`, active, updated_at: updatedAt });
+  const exportPage = (users: object[]) => ({ users, identities: [], after_cursor: 'next', end_of_stream: true });
+
+  it('are marked deleted when the export shows the deletion, and leave their golden records', async () => {
+    nock(zendesk).get('/api/v2/incremental/users/cursor.json').query(true).reply(200, exportPage([user(1, true, '2024-05-02T10:00:00Z'), user(2, true, '2024-05-02T10:00:00Z')]));
+    expect(await syncNow(setup.hub, 'desk')).toMatchObject({ status: 'succeeded', created: 2, deleted: 0 });
+    const two = (await goldenOf(setup.db.pool, 'desk', '2'))!;
+
+    nock(zendesk).get('/api/v2/incremental/users/cursor.json').query({ cursor: 'next', per_page: '1000', include: 'identities' }).reply(200, exportPage([user(2, false, '2024-05-03T08:00:00Z')]));
+    expect(await syncNow(setup.hub, 'desk')).toMatchObject({ status: 'succeeded', created: 0, updated: 0, deleted: 1 });
+
+    const { rows } = await setup.db.pool.query("select external_id, deleted_at is not null as deleted, data->>'active' as active from raw_record where source = 'desk' order by external_id");
+    // Kept as last received, before the deletion.
+    expect(rows).toEqual([
+      { external_id: '1', deleted: false, active: 'true' },
+      { external_id: '2', deleted: true, active: 'true' },
+    ]);
+    expect(await goldenOf(setup.db.pool, 'desk', '2')).toBeUndefined();
+    expect((await golden(setup.db.pool, two)).status).toBe('retired');
+    expect(nock.pendingMocks()).toEqual([]);
   });
 });

@@ -57,7 +57,8 @@ beforeAll(async () => {
         {
           name: 'shop',
           connector: 'shopify',
-          config: { shop: 'acme', access_token: 'shpat_test', streams: ['customers'] },
+          // No deletion sweeps: the fake store does not list ids (sweeps: connectors/odoo, connectors/shopify, tests/deletions).
+          config: { shop: 'acme', access_token: 'shpat_test', streams: ['customers'], deletion_sweep_hours: 0 },
           write_back: { enabled: true, attributes: { email: true, email_marketing: true, phone: true } },
         },
       ],

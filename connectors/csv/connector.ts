@@ -5,7 +5,7 @@
  * its end, is read again from the start.
  */
 import { fileURLToPath } from 'node:url';
-import { ConnectorError, type PulledConnector, type ConnectorContext, type RecordPage, type RejectedRecord, type SourceRecord, type StreamState } from '../kit/contract.js';
+import { ConnectorError, sweepMarks, type PulledConnector, type ConnectorContext, type RecordPage, type RejectedRecord, type SourceRecord, type StreamState } from '../kit/contract.js';
 import type { CsvConfig } from './config.gen.js';
 import configSchema from './config.schema.json' with { type: 'json' };
 import type { CsvRow } from './parse.js';
@@ -77,7 +77,7 @@ async function* read(stream: string, state: StreamState | undefined, config: Csv
   // Every read from the first line is a full sweep of the file: rows no longer in it were deleted.
   let sweepStart = resumeAt === 0;
   const page = (complete: boolean): RecordPage => {
-    const sweep = { ...(sweepStart ? { start: true } : {}), ...(complete ? { end: true } : {}) };
+    const sweep = sweepMarks(sweepStart, complete);
     sweepStart = false;
     return {
       records,

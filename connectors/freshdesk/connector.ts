@@ -14,7 +14,7 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from '../../hub/log.js';
-import { ConnectorError, type CheckResult, type ConnectorContext, type PulledConnector, type RecordPage, type RejectedRecord, type SourceRecord, type StreamState } from '../kit/contract.js';
+import { ConnectorError, sweepMarks, type CheckResult, type ConnectorContext, type PulledConnector, type RecordPage, type RejectedRecord, type SourceRecord, type StreamState } from '../kit/contract.js';
 import type { HttpClient } from '../kit/http.js';
 import { IncrementalCursor, type IncrementalState } from '../kit/incremental.js';
 import { parseLinkHeader } from '../kit/paginate.js';
@@ -148,8 +148,7 @@ export function createFreshdeskConnector(options: FreshdeskConnectorOptions = {}
       }
       done += records.length;
       const checkpoint: CompanySweepState = { next_page: hasNext ? page + 1 : 1, complete: !hasNext };
-      const sweep = { ...(page === 1 ? { start: true } : {}), ...(!hasNext ? { end: true } : {}) };
-      yield { records, ...(rejected.length ? { rejected } : {}), state: checkpoint, progress: { done }, ...(Object.keys(sweep).length ? { sweep } : {}) };
+      yield { records, ...(rejected.length ? { rejected } : {}), state: checkpoint, progress: { done }, sweep: sweepMarks(page === 1, !hasNext) };
       if (!hasNext) return;
     }
   }

@@ -229,6 +229,7 @@ describe('freshdesk: default mapping', () => {
       { address: 'ana.perez@example.com', verified: true },
       { address: 'ana.home@example.net' },
       { address: 'ana@work.example.com' },
+      { address: 'third@example.org' },
     ]);
     expect(company).toMatchObject({ ok: true, record: { organisation: { name: 'SuperNova', domain: 'supernova.example.com' } } });
   });

@@ -25,6 +25,17 @@ export interface RejectedRecord {
   payload: unknown;
 }
 
+/** Where a page stands in a full sweep (RecordPage.sweep). */
+export interface SweepMarks {
+  start?: boolean;
+  end?: boolean;
+}
+
+/** The marks of a sweep's page: only those that hold, so a page in the middle of a sweep carries none. */
+export function sweepMarks(start: boolean, end: boolean): SweepMarks {
+  return { ...(start ? { start: true } : {}), ...(end ? { end: true } : {}) };
+}
+
 /** One page of a stream. `state` is the checkpoint to save with it: after a crash, reading resumes there. */
 export interface RecordPage {
   records: SourceRecord[];
@@ -37,7 +48,19 @@ export interface RecordPage {
    * sweep, `end` on its last. When a sweep ends, the hub marks the records it did not see as deleted — only
    * then, so a failed or partial run never deletes anything. A sweep may span runs (resumed from a checkpoint).
    */
-  sweep?: { start?: boolean; end?: boolean };
+  sweep?: SweepMarks;
+  /**
+   * External ids the source still holds, listed without their content by a sweep that reads ids only (a source whose
+   * deletions are invisible to its incremental reads): the hub counts them as seen, so that the end of the sweep
+   * does not take them for deleted. An id the hub holds no record of is ignored.
+   */
+  present?: string[];
+  /**
+   * External ids the source reports deleted (a tombstone in its export, e.g. a Zendesk user that is no longer active):
+   * the hub marks its records of them deleted, kept as received, and they leave their golden records. An id the hub
+   * holds no record of is ignored; a record deleted so comes back when it is read again.
+   */
+  deleted?: string[];
 }
 
 export type StreamState = Record<string, unknown>;

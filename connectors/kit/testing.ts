@@ -1,7 +1,7 @@
 /** Helpers for connector tests: read a whole stream, load a JSON fixture, record requests nock saw. */
 import { readFileSync } from 'node:fs';
 import { silentLogger } from '../../hub/log.js';
-import type { ConnectorContext, PulledConnector, RecordPage, StreamState } from './contract.js';
+import type { ConnectorContext, PulledConnector, RecordPage, SourceRecord, StreamState } from './contract.js';
 
 export const testContext: ConnectorContext = { source: 'test-source', log: silentLogger, baseDir: '.' };
 
@@ -13,6 +13,17 @@ export async function readStream<Config>(connector: PulledConnector<Config>, str
   const pages: RecordPage[] = [];
   for await (const page of connector.read(stream, state, config, testContext)) pages.push({ ...page, state: withoutFingerprints(page.state) });
   return pages;
+}
+
+/** A whole stream's records and its last state as the hub saves it, fingerprints included: to resume from as a hub would. */
+export async function readAll<Config>(connector: PulledConnector<Config>, stream: string, config: Config, state?: StreamState): Promise<{ records: SourceRecord[]; state: StreamState }> {
+  const records: SourceRecord[] = [];
+  let last = state ?? {};
+  for await (const page of connector.read(stream, state, config, testContext)) {
+    records.push(...page.records);
+    last = page.state;
+  }
+  return { records, state: last };
 }
 
 export function withoutFingerprints(state: StreamState): StreamState {

@@ -25,6 +25,14 @@ export interface OdooConfig {
    */
   page_size?: number;
   /**
+   * How far before the cursor each run reads again. Odoo dates a record by the start of the transaction that wrote it, so a long one (an import, a scheduled action) commits records dated before what was read meanwhile; what is read again unchanged is skipped.
+   */
+  lookback_seconds?: number;
+  /**
+   * How often a run also lists the ids of every record of a stream (after its incremental read), so that the hub marks the records deleted in Odoo as deleted: search_read never shows a deleted record. 0 never sweeps.
+   */
+  deletion_sweep_hours?: number;
+  /**
    * The streams to read; default all three.
    *
    * @minItems 1

@@ -1,16 +1,18 @@
 import nock from 'nock';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { compileMapping, loadMappingFile } from '../../mapping/engine.js';
-import { ConnectorError } from '../kit/contract.js';
-import { bodies, fakeSleep, fixture, readStream, testContext } from '../kit/testing.js';
+import { ConnectorError, type RecordPage } from '../kit/contract.js';
+import { bodies, fakeSleep, fixture, readAll, readStream, testContext } from '../kit/testing.js';
 import type { OdooConfig } from './config.gen.js';
 import { connector as defaultConnector, createOdooConnector } from './connector.js';
+import { fakeOdoo, microsecondsOf, type StoredRecord } from './fake-server.js';
 import { createOdooHttp } from './rpc.js';
 import { odooStreams } from './streams.js';
 import { writeCustomer } from './write-back.js';
 
 const server = 'https://acme.odoo.com';
-const config: OdooConfig = { url: 'https://acme.odoo.com', database: 'acme', login: 'admin@example.com', api_key: 'odoo-api-key-0123456789', page_size: 2 };
+// Deletion sweeps are tested apart (below); the other tests list the requests of the incremental read alone.
+const config: OdooConfig = { url: 'https://acme.odoo.com', database: 'acme', login: 'admin@example.com', api_key: 'odoo-api-key-0123456789', page_size: 2, deletion_sweep_hours: 0 };
 const load = (name: string) => fixture(import.meta.url, `fixtures/${name}`);
 const partnerFields = odooStreams[0].fields;
 const order = 'write_date asc, id asc';
@@ -24,6 +26,8 @@ const kw = (id: number, model: string, method: string, args: unknown[], kwargs: 
   rpc(id, 'object', 'execute_kw', ['acme', 2, 'odoo-api-key-0123456789', model, method, args, kwargs]);
 const authenticate = rpc(1, 'common', 'authenticate', ['acme', 'admin@example.com', 'odoo-api-key-0123456789', {}]);
 const result = (value: unknown) => ({ jsonrpc: '2.0', id: 0, result: value });
+/** The domain after a checkpoint at `at` (whole seconds) with `ids` emitted in its second `at`…`next`. */
+const after = (at: string, next: string, ids: number[]) => ['|', ['write_date', '>=', next], '&', '&', ['write_date', '>=', at], ['write_date', '<', next], ['id', 'not in', ids]];
 
 function setup() {
   const { waits, sleep } = fakeSleep();
@@ -44,14 +48,14 @@ describe('odoo: partners', () => {
     const pages = await readStream(connector, 'partners', config);
 
     const at = '2024-05-02 10:15:00';
-    const after = (ids: number[]) => [['|', ['write_date', '>', at], '&', ['write_date', '=', at], ['id', 'not in', ids]]];
+    const next = '2024-05-02 10:15:01';
     const kwargs = { fields: partnerFields, limit: 2, order, context: { active_test: false } };
     expect(sent.seen).toEqual([
       authenticate,
       kw(2, 'res.partner', 'fields_get', [partnerFields], { attributes: ['type'] }),
       kw(3, 'res.partner', 'search_read', [[]], kwargs),
-      kw(4, 'res.partner', 'search_read', after([14, 26]), kwargs),
-      kw(5, 'res.partner', 'search_read', after([14, 26, 27]), kwargs),
+      kw(4, 'res.partner', 'search_read', [after(at, next, [14, 26])], kwargs),
+      kw(5, 'res.partner', 'search_read', [after(at, next, [14, 26, 27])], kwargs),
     ]);
     expect(pages.map((page) => page.records.map((record) => record.externalId))).toEqual([['14', '26'], ['27'], []]);
     expect(pages.map((page) => page.state)).toEqual([
@@ -68,30 +72,36 @@ describe('odoo: partners', () => {
     expect(scope.isDone()).toBe(true);
   });
 
-  it('resumes from state: a partner written in the same second as the checkpoint arrives, a later write of an emitted one too', async () => {
+  it('resumes from state: the lookback is read again by id (what was emitted is skipped), then a partner written in the same second as the checkpoint arrives, a later write of an emitted one too', async () => {
     const sent = bodies();
+    const lookback = load('partners-batch-1.json');
+    lookback.result = [lookback.result[0]];
     const batch = load('partners-batch-1.json');
     batch.result = [batch.result[1], { ...batch.result[0], write_date: '2024-05-02 11:00:00' }];
     nock(server)
       .post('/jsonrpc').reply(200, load('authenticate.json'))
       .post('/jsonrpc').reply(200, load('fields-get-partner.json'))
+      .post('/jsonrpc', sent.match).reply(200, lookback)
       .post('/jsonrpc', sent.match).reply(200, batch)
       .post('/jsonrpc', sent.match).reply(200, result([]));
     const { connector } = setup();
 
     const pages = await readStream(connector, 'partners', config, { cursor: '2024-05-02 10:15:00', seen: { '14': '2024-05-02 10:15:00' } });
 
-    expect((sent.seen[0] as { params: { args: unknown[] } }).params.args[5]).toEqual([
-      ['|', ['write_date', '>', '2024-05-02 10:15:00'], '&', ['write_date', '=', '2024-05-02 10:15:00'], ['id', 'not in', [14]]],
+    const argsOf = (body: unknown) => (body as { params: { args: unknown[] } }).params.args;
+    // Five minutes (the default lookback) before the cursor, up to the end of its second, in id order.
+    expect(argsOf(sent.seen[0]).slice(5)).toEqual([
+      [[['write_date', '>=', '2024-05-02 10:10:00'], ['write_date', '<', '2024-05-02 10:15:01'], ['id', '>', 0]]],
+      { fields: partnerFields, limit: 2, order: 'id asc', context: { active_test: false } },
     ]);
-    expect(pages[0].records.map((record) => [record.externalId, record.data.write_date])).toEqual([
+    expect(argsOf(sent.seen[1])[5]).toEqual([after('2024-05-02 10:15:00', '2024-05-02 10:15:01', [14])]);
+    expect(pages[0].records).toEqual([]);
+    expect(pages[1].records.map((record) => [record.externalId, record.data.write_date])).toEqual([
       ['26', '2024-05-02 10:15:00'],
       ['14', '2024-05-02 11:00:00'],
     ]);
-    expect(pages[0].state).toEqual({ cursor: '2024-05-02 11:00:00', seen: { '14': '2024-05-02 11:00:00' } });
-    expect((sent.seen[1] as { params: { args: unknown[] } }).params.args[5]).toEqual([
-      ['|', ['write_date', '>', '2024-05-02 11:00:00'], '&', ['write_date', '=', '2024-05-02 11:00:00'], ['id', 'not in', [14]]],
-    ]);
+    expect(pages[1].state).toEqual({ cursor: '2024-05-02 11:00:00', seen: { '14': '2024-05-02 11:00:00' } });
+    expect(argsOf(sent.seen[2])[5]).toEqual([after('2024-05-02 11:00:00', '2024-05-02 11:00:01', [14])]);
   });
 
   it('retries a 429 after Retry-After and a 503, then goes on', async () => {
@@ -139,6 +149,113 @@ describe('odoo: partners', () => {
     nock(server).post('/jsonrpc').reply(200, load('authenticate.json')).post('/jsonrpc').reply(200, load('error-invalid-field.json'));
     const error = (await readStream(setup().connector, 'partners', { ...config, extra_fields: { partners: ['mobile'] } }).catch((caught: unknown) => caught)) as ConnectorError;
     expect([error.kind, error.message]).toEqual(['config', "odoo: object.execute_kw failed: builtins.ValueError: Invalid field 'mobile' on model 'res.partner'"]);
+  });
+});
+
+describe('odoo: write_date as real servers compare it', () => {
+  for (const comparison of ['microseconds', 'whole seconds'] as const) {
+    it(`compared in ${comparison}: a mass write of more than a batch in one transaction arrives once each, and what follows it too`, async () => {
+      const partners: StoredRecord[] = [1, 2].map((id) => ({ id, name: `Early ${id}`, writtenUs: microsecondsOf('2024-05-02 10:14:59') + 100_000 }));
+      // One transaction writes seven partners: one write_date, with microseconds, for all of them.
+      const massWrite = microsecondsOf('2024-05-02 10:15:00') + 482_913;
+      for (let id = 3; id <= 9; id++) partners.push({ id, name: `Imported ${id}`, writtenUs: massWrite });
+      const calls = fakeOdoo(server, partners, comparison);
+      const small = { ...config, page_size: 2 };
+
+      const first = await readStream(setup().connector, 'partners', small);
+
+      expect(first.flatMap((page) => page.records.map((record) => record.externalId))).toEqual(['1', '2', '3', '4', '5', '6', '7', '8', '9']);
+      // Five batches of two, the last of one, and nothing read twice.
+      expect(calls.searchRead).toBe(5);
+      const state = first.at(-1)!.state;
+      expect(state.cursor).toBe('2024-05-02 10:15:00');
+
+      // Later: a partner created in the checkpoint's second by another transaction, then a second mass write.
+      partners.push({ id: 10, name: 'Same second', writtenUs: microsecondsOf('2024-05-02 10:15:00') + 900_000 });
+      for (const partner of partners.filter((candidate) => candidate.id >= 3 && candidate.id <= 9)) partner.writtenUs = microsecondsOf('2024-05-02 10:16:30') + 1;
+
+      const second = await readStream(setup().connector, 'partners', small, state);
+
+      expect(second.flatMap((page) => page.records.map((record) => [record.externalId, record.data.write_date]))).toEqual([
+        ['10', '2024-05-02 10:15:00'],
+        ...[3, 4, 5, 6, 7, 8, 9].map((id) => [String(id), '2024-05-02 10:16:30']),
+      ]);
+    });
+
+    it(`compared in ${comparison}: records a long transaction dated before the checkpoint and committed after the run arrive in the next run, through the lookback`, async () => {
+      const partners: StoredRecord[] = [
+        { id: 1, name: 'Ann', writtenUs: microsecondsOf('2024-05-02 10:15:00') + 200_000 },
+        { id: 2, name: 'Bob', writtenUs: microsecondsOf('2024-05-02 10:15:04') + 700_000 },
+      ];
+      fakeOdoo(server, partners, comparison);
+      // The state as saved, fingerprints included (readStream leaves them out).
+      const { records, state } = await readAll(setup().connector, 'partners', config);
+      expect(records.map((record) => record.externalId)).toEqual(['1', '2']);
+
+      // An import that started at 10:13:30 commits now: a new partner and a change to Ann, both dated 10:13:30.25.
+      const importStart = microsecondsOf('2024-05-02 10:13:30') + 250_000;
+      partners.push({ id: 3, name: 'Cem', writtenUs: importStart });
+      Object.assign(partners[0], { name: 'Ann Smith', writtenUs: importStart });
+      // Bob is changed again within the second he was read in.
+      Object.assign(partners[1], { name: 'Bob Jones', writtenUs: microsecondsOf('2024-05-02 10:15:04') + 900_000 });
+      const names = (pages: RecordPage[]) => pages.flatMap((page) => page.records.map((record) => [record.externalId, record.data.name]));
+
+      expect(names(await readStream(setup().connector, 'partners', config, state))).toEqual([
+        ['1', 'Ann Smith'],
+        ['2', 'Bob Jones'],
+        ['3', 'Cem'],
+      ]);
+      // Without a lookback only the cursor's own second is read again: the import is lost.
+      expect(names(await readStream(setup().connector, 'partners', { ...config, lookback_seconds: 0 }, state))).toEqual([['2', 'Bob Jones']]);
+    });
+  }
+});
+
+describe('odoo: deletion sweeps', () => {
+  const manyPartners = () => Array.from({ length: 250 }, (_, index) => ({ id: index + 1, name: `Partner ${index + 1}`, writtenUs: microsecondsOf('2024-05-02 10:00:00') + index }));
+  // Batches of 2: ids are listed 100 per page (50 batches' worth).
+  const sweeping: OdooConfig = { ...config, deletion_sweep_hours: 24 };
+  const sweepPages = (pages: RecordPage[]) => pages.filter((page) => page.present).map((page) => [page.present!.length, page.present![0], page.sweep]);
+
+  it('lists every id after the incremental read when due, archived partners included, in pages from the first to the last; not again for deletion_sweep_hours', async () => {
+    const calls = fakeOdoo(server, manyPartners(), 'whole seconds');
+
+    const first = await readStream(setup().connector, 'partners', sweeping);
+
+    expect(first.flatMap((page) => page.records)).toHaveLength(250);
+    expect(sweepPages(first)).toEqual([
+      [100, '1', { start: true }],
+      [100, '101', {}],
+      [50, '201', { end: true }],
+    ]);
+    expect(calls.searches[0]).toEqual([[['id', '>', 0]], { limit: 100, order: 'id asc', context: { active_test: false } }]);
+    expect(calls.searches[1][0]).toEqual([['id', '>', 100]]);
+    const state = first.at(-1)!.state;
+    expect(Date.now() - Date.parse(String(state.swept_at))).toBeLessThan(60_000);
+    expect(state.sweep_after_id).toBeUndefined();
+    // Pages before the sweep's end say where it stands, so a run cut short goes on from there.
+    expect(first.filter((page) => page.present).map((page) => page.state.sweep_after_id)).toEqual([100, 200, undefined]);
+
+    const second = await readStream(setup().connector, 'partners', sweeping, state);
+    expect(calls.searches).toHaveLength(3);
+    expect(second.every((page) => page.state.swept_at === state.swept_at)).toBe(true);
+
+    const dayOld = { ...state, swept_at: new Date(Date.now() - 25 * 3_600_000).toISOString() };
+    expect(sweepPages(await readStream(setup().connector, 'partners', sweeping, dayOld))).toHaveLength(3);
+  });
+
+  it('goes on with a sweep cut short, without marking a new start; never sweeps with deletion_sweep_hours 0', async () => {
+    const calls = fakeOdoo(server, manyPartners(), 'whole seconds');
+    const cutShort = { cursor: '2024-05-02 10:00:00', seen: {}, swept_at: new Date().toISOString(), sweep_after_id: 100 };
+
+    const pages = await readStream(setup().connector, 'partners', { ...sweeping, deletion_sweep_hours: 0 }, cutShort);
+
+    expect(sweepPages(pages)).toEqual([
+      [100, '101', {}],
+      [50, '201', { end: true }],
+    ]);
+    expect(await readStream(setup().connector, 'partners', { ...sweeping, deletion_sweep_hours: 0 })).not.toContainEqual(expect.objectContaining({ present: expect.anything() }));
+    expect(calls.searches).toHaveLength(2);
   });
 });
 

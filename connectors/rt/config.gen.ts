@@ -29,6 +29,10 @@ export interface RtConfig {
    */
   lookback_seconds?: number;
   /**
+   * How often a run also lists the ids of every ticket (after its incremental read), so that the hub marks the tickets deleted in RT as deleted: a TicketSQL search never shows a deleted ticket. Users are not swept (RT disables users, it does not delete them). 0 never sweeps.
+   */
+  deletion_sweep_hours?: number;
+  /**
    * The streams to read; default both.
    *
    * @minItems 1

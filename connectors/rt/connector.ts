@@ -15,6 +15,7 @@
 import { fileURLToPath } from 'node:url';
 import { ConnectorError, type CheckResult, type ConnectorContext, type PulledConnector, type RecordPage, type RejectedRecord, type SourceRecord, type StreamState } from '../kit/contract.js';
 import type { HttpClient } from '../kit/http.js';
+import { IdSweep } from '../kit/id-sweep.js';
 import { IncrementalCursor, type IncrementalState } from '../kit/incremental.js';
 import { createRtHttp, rtApiUrl, ticketSqlLowerBound, ticketSqlTime, type RtClientOptions } from './client.js';
 import type { RtConfig } from './config.gen.js';
@@ -114,6 +115,8 @@ export function createRtConnector(options: RtClientOptions = {}): PulledConnecto
 
   async function* readTickets(http: HttpClient, state: StreamState | undefined, config: RtConfig): AsyncGenerator<RecordPage> {
     const cursor = new IncrementalCursor(state, { windowMs: (config.lookback_seconds ?? 60) * 1000 });
+    const sweep = new IdSweep(state, config.deletion_sweep_hours ?? 24, 'rt tickets');
+    const checkpoint = () => ({ ...cursor.state(), ...sweep.checkpoint() });
     let anchorMs = cursor.from()?.ms;
     let page = 1;
     let done = 0;
@@ -123,8 +126,8 @@ export function createRtConnector(options: RtClientOptions = {}): PulledConnecto
       const rejected: RejectedRecord[] = [];
       for (const item of items) if (valid(item, 'ticket', cursor, rejected) && cursor.accept(String(item.id), item.LastUpdated, item)) records.push({ externalId: String(item.id), data: item });
       done += records.length;
-      yield { records, ...(rejected.length ? { rejected } : {}), state: cursor.state(), progress: { done } };
-      if (!hasNext) return;
+      yield { records, ...(rejected.length ? { rejected } : {}), state: checkpoint(), progress: { done } };
+      if (!hasNext) break;
       const nextMs = cursor.from()?.ms;
       // A page that brought nothing newer (all within the lookback) leaves the anchor: its next page follows.
       if (nextMs !== anchorMs) {
@@ -132,6 +135,13 @@ export function createRtConnector(options: RtClientOptions = {}): PulledConnecto
         page = 1;
       } else page++;
     }
+    // Last, when due, the ids of every ticket (REST2 searches never show a deleted one), 100 (REST2's most) per request.
+    const listIds = async (afterId: number, perPage: number) => {
+      const params = searchParams({ query: withQuery(config, `id > ${afterId}`), orderby: 'id', order: 'ASC', per_page: perPage, fields: 'id' });
+      const { items } = listing((await http.get('/tickets', { params })).data, 'GET /tickets');
+      return items.map((item) => Number((item as { id?: unknown })?.id));
+    };
+    yield* sweep.pages(listIds, 100, checkpoint, { done });
   }
 
   /** https://docs.bestpractical.com/rt/5.0.3/RT/REST2.html#Users (`GET /users`, every user by id, disabled ones too) */

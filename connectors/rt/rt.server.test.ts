@@ -126,4 +126,15 @@ describe.skipIf(!rtInstalled)('rt: a real Request Tracker, through the hub', () 
     const { rows } = await db.pool.query("select data->'Requestor'->0->>'RealName' as requester from raw_record where source = $1 and stream = 'tickets' and external_id = '1'", [source]);
     expect(rows).toEqual([{ requester: 'Ana María Pérez' }]);
   });
+
+  it('a ticket deleted in RT is marked deleted by the next deletion sweep (no REST2 search shows a deleted ticket)', async () => {
+    await http.request({ method: 'DELETE', url: '/ticket/3' });
+    const deleted = async () => (await db.pool.query("select external_id from raw_record where source = $1 and stream = 'tickets' and deleted_at is not null", [source])).rows;
+    // Within deletion_sweep_hours of the first sync's sweep, a run reads changes only and cannot see the deletion.
+    expect(await syncNow(hub, source)).toMatchObject({ status: 'succeeded', deleted: 0 });
+    expect(await deleted()).toEqual([]);
+    await db.pool.query("update stream_state set state = state - 'swept_at' where source = $1 and stream = 'tickets'", [source]);
+    expect(await syncNow(hub, source)).toMatchObject({ status: 'succeeded', deleted: 1 });
+    expect(await deleted()).toEqual([{ external_id: '3' }]);
+  });
 });

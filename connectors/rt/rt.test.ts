@@ -11,7 +11,8 @@ import { userUpdateRequest, writeUser } from './write-back.js';
 
 const host = 'https://rt.example.com';
 const token = '1-14-598ed51d80e12fb90d008d19442e45ce';
-const config: RtConfig = { url: `${host}/`, auth: { token }, timezone: 'Europe/Berlin', per_page: 2 };
+// Deletion sweeps are tested against the real RT (rt.server.test.ts); here the incremental read alone.
+const config: RtConfig = { url: `${host}/`, auth: { token }, timezone: 'Europe/Berlin', per_page: 2, deletion_sweep_hours: 0 };
 const load = (name: string) => fixture(import.meta.url, `fixtures/${name}`);
 const ids = (pages: { records: { externalId: string }[] }[]) => pages.map((page) => page.records.map((record) => record.externalId));
 

@@ -29,6 +29,10 @@ export interface ShopifyConfig {
    */
   lookback_seconds?: number;
   /**
+   * How often a run also lists the ids of every customer (after its incremental read), so that the hub marks the customers deleted in Shopify (a GDPR redaction, say) as deleted: an updated_at search never shows a deleted one. Orders are not swept: without read_all_orders, orders older than 60 days are not listed and would be taken for deleted. 0 never sweeps.
+   */
+  deletion_sweep_hours?: number;
+  /**
    * The streams to read; default both.
    *
    * @minItems 1

@@ -5,6 +5,7 @@
  */
 import { fileURLToPath } from 'node:url';
 import { ConnectorError, type CheckResult, type ConnectorContext, type PulledConnector, type RecordPage, type RejectedRecord, type SourceRecord, type StreamState } from '../kit/contract.js';
+import { IdSweep } from '../kit/id-sweep.js';
 import { IncrementalCursor } from '../kit/incremental.js';
 import { paginate } from '../kit/paginate.js';
 import type { ShopifyConfig } from './config.gen.js';
@@ -42,6 +43,9 @@ export function createShopifyConnector(options: ShopifyClientOptions = {}): Pull
     if (!stream) throw new ConnectorError(`The Shopify source ${ctx.source} has no stream '${name}'`, 'config');
     const client = createShopifyGraphql(createShopifyHttp(config, { ...options, log: ctx.log }), { ...options, log: ctx.log });
     const cursor = new IncrementalCursor(state, { windowMs: (config.lookback_seconds ?? 300) * 1000 });
+    const idsQuery = stream.idsQuery;
+    const sweep = idsQuery === undefined ? undefined : new IdSweep(state, config.deletion_sweep_hours ?? 24, `shopify ${name}`);
+    const checkpoint = () => ({ ...cursor.state(), ...sweep?.checkpoint() });
     const from = cursor.from();
     const search = from ? `updated_at:>='${searchTime(from.ms)}'` : null;
     ctx.log.info({ shop: shopDomain(config.shop), stream: name, search }, 'reading Shopify stream');
@@ -71,8 +75,20 @@ export function createShopifyConnector(options: ShopifyClientOptions = {}): Pull
         }
       }
       done += records.length;
-      yield { records, ...(rejected.length ? { rejected } : {}), state: cursor.state(), progress: { done } };
+      yield { records, ...(rejected.length ? { rejected } : {}), state: checkpoint(), progress: { done } };
     }
+    if (!sweep || idsQuery === undefined) return;
+    // Last, when due, the ids of every customer, 250 (the most Shopify gives) per request.
+    const listIds = async (afterId: number, first: number) => {
+      const data = await client.query<Record<string, { nodes?: { id?: unknown }[] }>>(idsQuery, { first, query: `id:>=${afterId + 1}` });
+      const nodes = data[stream.connection]?.nodes;
+      if (!Array.isArray(nodes)) throw new ConnectorError(`shopify: the ${stream.connection} connection is missing from the response`, 'system');
+      const ids = nodes.map((node) => Number(legacyId(node?.id)));
+      const bad = nodes.find((_, index) => !Number.isSafeInteger(ids[index]));
+      if (bad) throw new ConnectorError(`shopify: a deletion sweep got an id that is not a Shopify GID (${JSON.stringify(bad?.id) ?? 'missing'})`, 'system');
+      return ids;
+    };
+    yield* sweep.pages(listIds, 250, checkpoint, { done });
   }
 
   return {

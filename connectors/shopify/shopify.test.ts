@@ -12,7 +12,8 @@ import { consentUpdateMutation, customerUpdateMutation, writeCustomer } from './
 
 const shop = 'https://acme.myshopify.com';
 const path = '/admin/api/2025-01/graphql.json';
-const config: ShopifyConfig = { shop: 'acme', access_token: 'shpat_test_token_123', page_size: 2 };
+// Deletion sweeps are tested apart (below); the other tests list the requests of the incremental read alone.
+const config: ShopifyConfig = { shop: 'acme', access_token: 'shpat_test_token_123', page_size: 2, deletion_sweep_hours: 0 };
 const load = (name: string) => fixture(import.meta.url, `fixtures/${name}`);
 const customersQuery = shopifyStreams[0].query;
 const ordersQuery = shopifyStreams[1].query;
@@ -101,6 +102,45 @@ describe('shopify: reading', () => {
       ['450789469', 'PAID'],
       ['1073459962', 'REFUNDED'],
     ]);
+  });
+});
+
+describe('shopify: deletion sweeps', () => {
+  const sweeping: ShopifyConfig = { ...config, deletion_sweep_hours: 24 };
+  const ids = (from: number, to: number) => ({ data: { customers: { nodes: Array.from({ length: to - from + 1 }, (_, index) => ({ id: `gid://shopify/Customer/${from + index}` })) } } });
+
+  it('lists every customer id after the incremental read, 250 per request in id order, first page to last; orders are never swept', async () => {
+    const sent = bodies();
+    api()
+      .post(path).reply(200, load('customers-page-1.json'))
+      .post(path).reply(200, load('customers-page-2.json'))
+      .post(path, sent.match).reply(200, ids(1, 250))
+      .post(path, sent.match).reply(200, ids(251, 253));
+
+    const pages = await readStream(setup().connector, 'customers', sweeping);
+
+    const idsQuery = shopifyStreams[0].idsQuery!;
+    expect(idsQuery).toContain('customers(first: $first, query: $query, sortKey: ID) { nodes { id } }');
+    expect(sent.seen).toEqual([
+      { query: idsQuery, variables: { first: 250, query: 'id:>=1' } },
+      { query: idsQuery, variables: { first: 250, query: 'id:>=251' } },
+    ]);
+    const swept = pages.filter((page) => page.present);
+    expect(swept.map((page) => [page.present!.length, page.present![0], page.sweep, page.state.sweep_after_id])).toEqual([
+      [250, '1', { start: true }, 250],
+      [3, '251', { end: true }, undefined],
+    ]);
+    expect(Date.now() - Date.parse(String(pages.at(-1)!.state.swept_at))).toBeLessThan(60_000);
+
+    api().post(path).reply(200, load('orders-page-1.json'));
+    expect((await readStream(setup().connector, 'orders', sweeping)).some((page) => page.present)).toBe(false);
+    expect(nock.pendingMocks()).toEqual([]);
+  });
+
+  it('fails the run when an id is not a Shopify GID, before the sweep ends', async () => {
+    api().post(path).reply(200, { data: { customers: { pageInfo: { hasNextPage: false, endCursor: null }, nodes: [] } } }).post(path).reply(200, { data: { customers: { nodes: [{ id: 'not-a-gid' }] } } });
+    const error = (await readStream(setup().connector, 'customers', sweeping).catch((caught: unknown) => caught)) as ConnectorError;
+    expect([error.kind, error.message]).toEqual(['system', 'shopify: a deletion sweep got an id that is not a Shopify GID ("not-a-gid")']);
   });
 });
 

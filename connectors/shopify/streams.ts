@@ -8,6 +8,8 @@ export interface ShopifyStream {
   /** The query's root connection. */
   connection: string;
   query: string;
+  /** The ids of every record in id order, for deletion sweeps (connectors/kit/id-sweep.ts); customers only (see the config). */
+  idsQuery?: string;
 }
 
 const connectionQuery = (connection: string, fields: string) => `query Read($first: Int!, $after: String, $query: String) {
@@ -27,6 +29,9 @@ export const shopifyStreams: ShopifyStream[] = [
       emailMarketingConsent { marketingState marketingOptInLevel consentUpdatedAt }
       defaultAddress { address1 address2 city province zip countryCodeV2 company phone }`,
     ),
+    idsQuery: `query Ids($first: Int!, $query: String) {
+  customers(first: $first, query: $query, sortKey: ID) { nodes { id } }
+}`,
   },
   {
     // No status filter: the GraphQL orders connection returns open, closed and cancelled orders alike

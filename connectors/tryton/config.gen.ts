@@ -25,6 +25,14 @@ export interface TrytonConfig {
    */
   page_size?: number;
   /**
+   * How often a run also lists the ids of every record of a stream (after its incremental read), so that the hub marks the records deleted in Tryton as deleted: search_read never shows a deleted record. 0 never sweeps.
+   */
+  deletion_sweep_hours?: number;
+  /**
+   * How far before the cursor each run starts. Tryton dates a change by the start of the transaction that made it, so a long one commits changes dated before what was read meanwhile; what is read again unchanged is skipped.
+   */
+  lookback_seconds?: number;
+  /**
    * The streams to read; default both (`sales` needs the sale module).
    *
    * @minItems 1

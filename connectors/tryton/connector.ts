@@ -4,13 +4,15 @@
  * still empty (Tryton leaves it NULL until the first edit), and for a party the latest of those over its
  * contact mechanisms and addresses too, since editing an email does not touch the party.
  *
- * A run asks for everything changed at or after the last cursor, in id order, in keyset batches
+ * A run asks for everything changed at or after the last cursor minus a lookback, in id order, in keyset batches
  * (`id > last id`), and moves the cursor only when the run completes: a change-time order cannot be
  * walked in pages because the time is a COALESCE over several tables. Until then each page's checkpoint
- * carries the run's anchor and the last id, so a crash resumes mid-run.
+ * carries the run's anchor and the last id, so a crash resumes mid-run. The lookback is there because Tryton dates a
+ * change by the start of its transaction (CURRENT_TIMESTAMP): a long one commits changes dated before the cursor.
  */
 import { fileURLToPath } from 'node:url';
 import { ConnectorError, type CheckResult, type ConnectorContext, type PulledConnector, type RecordPage, type RejectedRecord, type SourceRecord, type StreamState } from '../kit/contract.js';
+import { IdSweep, type IdSweepState } from '../kit/id-sweep.js';
 import { IncrementalCursor, type IncrementalState } from '../kit/incremental.js';
 import type { TrytonConfig } from './config.gen.js';
 import configSchema from './config.schema.json' with { type: 'json' };
@@ -19,8 +21,8 @@ import { trytonStreams, type TrytonStream } from './streams.js';
 
 const recordSchema = { type: 'object', required: ['id', 'create_date'], properties: { id: { type: 'integer' } } };
 
-/** The checkpoint: the cursor and boundary ids, plus, while a run is under way, its anchor and the last id read. */
-export interface TrytonState extends StreamState {
+/** The checkpoint: the cursor and boundary ids, plus, while a run is under way, its anchor and the last id read; the deletion sweep's. */
+export interface TrytonState extends IdSweepState {
   cursor?: string;
   seen?: IncrementalState['seen'];
   anchor?: string | null;
@@ -88,11 +90,20 @@ export function createTrytonConnector(options: TrytonClientOptions = {}): Pulled
 
 async function* readStream(rpc: TrytonRpc, stream: TrytonStream, state: TrytonState | undefined, config: TrytonConfig): AsyncGenerator<RecordPage> {
   const limit = config.page_size ?? 200;
-  const cursor = new IncrementalCursor(state);
+  // The state keeps the versions emitted within the lookback, to skip them when they are read again.
+  const cursor = new IncrementalCursor(state, { windowMs: (config.lookback_seconds ?? 300) * 1000 });
   const resuming = typeof state?.after_id === 'number';
-  const anchor = resuming ? (typeof state?.anchor === 'string' ? state.anchor : undefined) : cursor.value;
+  const from = cursor.from();
+  const anchor = resuming ? (typeof state?.anchor === 'string' ? state.anchor : undefined) : from && new Date(from.ms).toISOString();
   let afterId = resuming ? (state!.after_id as number) : 0;
   const context = { active_test: false };
+  const sweep = new IdSweep(state, config.deletion_sweep_hours ?? 24, `tryton ${stream.model}`);
+  // Mid-run, the checkpoint resumes after the last id read, from the run's anchor; at the end of the read it does not.
+  const checkpoint = (resumeAfterId?: number): TrytonState => ({
+    ...cursor.state(),
+    ...(resumeAfterId === undefined ? {} : { anchor: anchor ?? null, after_id: resumeAfterId }),
+    ...sweep.checkpoint(),
+  });
   let done = 0;
   for (;;) {
     const domain = [['id', '>', afterId], ...(anchor ? [changedSince(stream, anchor)] : [])];
@@ -106,6 +117,7 @@ async function* readStream(rpc: TrytonRpc, stream: TrytonStream, state: TrytonSt
       const id = item.id;
       if (Number.isInteger(id)) afterId = Math.max(afterId, id as number);
       for (const child of stream.children) item[child.field] = children.get(child.field)?.get(id as number) ?? [];
+      stream.derive?.(item);
       const times = [item, ...stream.children.flatMap((child) => item[child.field] as Record<string, unknown>[])].map(changedAt).filter((time): time is string => time !== undefined);
       const latest = times.sort().at(-1);
       if (!Number.isInteger(id)) rejected.push({ reason: `${stream.model} record without an integer 'id'`, field: 'id', payload: raw });
@@ -114,10 +126,13 @@ async function* readStream(rpc: TrytonRpc, stream: TrytonStream, state: TrytonSt
     }
     done += records.length;
     const complete = batch.length < limit;
-    const checkpoint: TrytonState = complete ? cursor.state() : { ...cursor.state(), anchor: anchor ?? null, after_id: afterId };
-    yield { records, ...(rejected.length ? { rejected } : {}), state: checkpoint, progress: { done } };
-    if (complete) return;
+    yield { records, ...(rejected.length ? { rejected } : {}), state: checkpoint(complete ? undefined : afterId), progress: { done } };
+    if (complete) break;
   }
+
+  // Last, when due, the ids of every record (archived ones too): search_read never shows a deleted one.
+  const listIds = (after: number, idsPerPage: number) => rpc.call<number[]>(`model.${stream.model}.search`, [[['id', '>', after]], 0, idsPerPage, [['id', 'ASC']], context]);
+  yield* sweep.pages(listIds, limit * 50, () => checkpoint(), { done });
 }
 
 /** The contact mechanisms and addresses of a batch of parties, by relation and party id. */

@@ -11,6 +11,22 @@ export interface TrytonStream {
   fields: string[];
   /** Relations whose changes count as changes of the record (their write_date/create_date are searched too). */
   children: { field: string; model: string; fields: string[] }[];
+  /** Adds fields a mapping reads more easily than the relations themselves, once the children are on the record. */
+  derive?(record: Record<string, unknown>): void;
+}
+
+/**
+ * A party's active contact mechanisms' values by type (`mechanisms.email`, `mechanisms.phone`, `mechanisms.mobile`, …),
+ * so that a mapping reads every email or phone of a party (`mechanisms.email.*`), not only the first of each kind.
+ */
+function mechanismsByType(party: Record<string, unknown>): void {
+  const byType: Record<string, unknown[]> = {};
+  for (const mechanism of (party.contact_mechanisms as Record<string, unknown>[] | undefined) ?? []) {
+    // Tryton on SQLite answers a boolean as 0 or 1.
+    if (mechanism.active === false || mechanism.active === 0 || typeof mechanism.type !== 'string') continue;
+    (byType[mechanism.type] ??= []).push(mechanism.value);
+  }
+  party.mechanisms = byType;
 }
 
 export const trytonStreams: TrytonStream[] = [
@@ -22,6 +38,7 @@ export const trytonStreams: TrytonStream[] = [
       { field: 'contact_mechanisms', model: 'party.contact_mechanism', fields: ['id', 'party', 'type', 'value', 'comment', 'active', 'create_date', 'write_date'] },
       { field: 'addresses', model: 'party.address', fields: ['id', 'party', 'name', 'street', 'postal_code', 'city', 'country', 'country.code', 'active', 'create_date', 'write_date'] },
     ],
+    derive: mechanismsByType,
   },
   {
     name: 'sales',

@@ -17,6 +17,8 @@ export interface TrytonServer {
   database: string;
   login: string;
   password: string;
+  /** The server's SQLite database, for a test that writes what no API call can (a change dated in the past). */
+  databaseFile: string;
   stop(): Promise<void>;
 }
 
@@ -87,6 +89,7 @@ export async function startTrytonServer(): Promise<TrytonServer> {
     database,
     login: 'admin',
     password,
+    databaseFile: join(work, `${database}.sqlite`),
     stop: async () => {
       child.kill('SIGTERM');
       await new Promise((resolve) => (child.exitCode !== null ? resolve(undefined) : child.once('exit', resolve)));

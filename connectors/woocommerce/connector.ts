@@ -7,7 +7,7 @@
  * https://woocommerce.github.io/woocommerce-rest-api-docs/#list-all-customers
  */
 import { fileURLToPath } from 'node:url';
-import { ConnectorError, type CheckResult, type ConnectorContext, type PulledConnector, type RecordPage, type RejectedRecord, type SourceRecord, type StreamState } from '../kit/contract.js';
+import { ConnectorError, sweepMarks, type CheckResult, type ConnectorContext, type PulledConnector, type RecordPage, type RejectedRecord, type SourceRecord, type StreamState } from '../kit/contract.js';
 import type { HttpClient } from '../kit/http.js';
 import { IncrementalCursor, utcMs } from '../kit/incremental.js';
 import { createWooHttp, type WooClientOptions } from './client.js';
@@ -126,7 +126,7 @@ async function* sweepCustomers(http: HttpClient, state: StreamState | undefined,
     const complete = items.length < perPage || page >= (pages ?? Infinity);
     const checkpoint: CustomerSweepState = { next_page: complete ? 1 : page + 1, complete };
     // A sweep from the first page that reaches the last tells the hub which customers were deleted.
-    const sweep = { ...(page === 1 ? { start: true } : {}), ...(complete ? { end: true } : {}) };
+    const sweep = sweepMarks(page === 1, complete);
     yield { records, ...(rejected.length ? { rejected } : {}), state: checkpoint, progress: { done, ...(Number.isFinite(total) ? { total } : {}) }, sweep };
     if (complete) return;
   }

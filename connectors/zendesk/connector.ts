@@ -98,12 +98,32 @@ export function createZendeskConnector(options: ZendeskClientOptions = {}): Pull
     return Math.max(0, Math.min(fromState ?? configured, Math.floor(now() / 1000) - minimumAgeSeconds));
   }
 
-  /** Checks one record: accepted for the page, rejected with a reason, or dropped as a duplicate. */
-  function take(item: unknown, kind: string, cursor: IncrementalCursor, records: SourceRecord[], rejected: RejectedRecord[]) {
-    if (!validId(item)) rejected.push({ reason: `${kind} without a positive integer 'id'`, field: 'id', payload: item });
+  /** One page's outcome: records, rejections, and the ids Zendesk reports deleted. */
+  interface Taken {
+    records: SourceRecord[];
+    rejected: RejectedRecord[];
+    deleted: string[];
+  }
+
+  /** Checks one record: accepted for the page (or as a deletion), rejected with a reason, or dropped as a duplicate. */
+  function take(item: unknown, kind: string, cursor: IncrementalCursor, taken: Taken) {
+    if (!validId(item)) taken.rejected.push({ reason: `${kind} without a positive integer 'id'`, field: 'id', payload: item });
     else if (!cursor.valid(item.updated_at)) {
-      rejected.push({ externalId: String(item.id), field: 'updated_at', reason: `'updated_at' is not a timestamp (${JSON.stringify(item.updated_at) ?? 'missing'})`, payload: item });
-    } else if (cursor.accept(String(item.id), item.updated_at, item)) records.push({ externalId: String(item.id), data: item });
+      taken.rejected.push({ externalId: String(item.id), field: 'updated_at', reason: `'updated_at' is not a timestamp (${JSON.stringify(item.updated_at) ?? 'missing'})`, payload: item });
+    } else if (cursor.accept(String(item.id), item.updated_at, item)) {
+      if (isDeletion(kind, item)) taken.deleted.push(String(item.id));
+      else taken.records.push({ externalId: String(item.id), data: item });
+    }
+  }
+
+  /** How the exports show a deletion: a deleted user is no longer active, a deleted ticket has the status `deleted`. */
+  function isDeletion(kind: string, item: Record<string, unknown>): boolean {
+    return (kind === 'user' && item.active === false) || (kind === 'ticket' && item.status === 'deleted');
+  }
+
+  /** A page of what was taken; the deletions only where there are some. */
+  function pageOf({ records, rejected, deleted }: Taken, state: StreamState, done: number): RecordPage {
+    return { records, ...(rejected.length ? { rejected } : {}), ...(deleted.length ? { deleted } : {}), state, progress: { done } };
   }
 
   /**
@@ -114,8 +134,9 @@ export function createZendeskConnector(options: ZendeskClientOptions = {}): Pull
   async function* readCursorExport(http: HttpClient, name: 'users' | 'tickets', state: StreamState | undefined, config: ZendeskConfig): AsyncGenerator<RecordPage> {
     const cursor = new IncrementalCursor(state, { windowMs: dedupWindowMs });
     const saved = typeof state?.after_cursor === 'string' && state.after_cursor ? state.after_cursor : undefined;
-    // Users come with their identities sideloaded: only an identity says whether its email was verified.
-    const fixed = { per_page: config.per_page ?? 1000, ...(name === 'tickets' ? { exclude_deleted: true } : { include: 'identities' }) };
+    // Users come with their identities sideloaded: only an identity says whether its email was verified. Deleted
+    // tickets are not excluded: they come with the status `deleted`, the only sign that one was deleted.
+    const fixed = { per_page: config.per_page ?? 1000, ...(name === 'users' ? { include: 'identities' } : {}) };
     const budget = budgetOf(config);
     const kind = name === 'users' ? 'user' : 'ticket';
     let afterCursor = saved;
@@ -134,12 +155,11 @@ export function createZendeskConnector(options: ZendeskClientOptions = {}): Pull
       },
     });
     for await (const page of walk) {
-      const records: SourceRecord[] = [];
-      const rejected: RejectedRecord[] = [];
-      for (const item of page.items) take(item, kind, cursor, records, rejected);
-      done += records.length;
+      const taken: Taken = { records: [], rejected: [], deleted: [] };
+      for (const item of page.items) take(item, kind, cursor, taken);
+      done += taken.records.length;
       const checkpoint: CursorExportState = { ...cursor.state(), ...(afterCursor ? { after_cursor: afterCursor } : {}) };
-      yield { records, ...(rejected.length ? { rejected } : {}), state: checkpoint, progress: { done } };
+      yield pageOf(taken, checkpoint, done);
     }
   }
 
@@ -167,12 +187,11 @@ export function createZendeskConnector(options: ZendeskClientOptions = {}): Pull
       },
     });
     for await (const page of walk) {
-      const records: SourceRecord[] = [];
-      const rejected: RejectedRecord[] = [];
-      for (const item of page.items) take(item, 'organization', cursor, records, rejected);
-      done += records.length;
+      const taken: Taken = { records: [], rejected: [], deleted: [] };
+      for (const item of page.items) take(item, 'organization', cursor, taken);
+      done += taken.records.length;
       const checkpoint: TimeExportState = { ...cursor.state(), start_time: next };
-      yield { records, ...(rejected.length ? { rejected } : {}), state: checkpoint, progress: { done } };
+      yield pageOf(taken, checkpoint, done);
     }
   }
 

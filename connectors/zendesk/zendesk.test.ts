@@ -145,10 +145,10 @@ describe('zendesk: users (cursor-based export)', () => {
 });
 
 describe('zendesk: tickets', () => {
-  it('asks for exclude_deleted and quarantines a ticket whose updated_at is not a timestamp', async () => {
+  it('asks for deleted tickets too (no exclude_deleted) and quarantines a ticket whose updated_at is not a timestamp', async () => {
     const scope = api()
       .get('/api/v2/incremental/tickets/cursor.json')
-      .query({ start_time: '1293840000', per_page: '100', exclude_deleted: 'true' })
+      .query({ start_time: '1293840000', per_page: '100' })
       .reply(200, load('tickets-page-1.json'));
 
     const pages = await readStream(setup().connector, 'tickets', config);
@@ -159,6 +159,22 @@ describe('zendesk: tickets', () => {
     ]);
     expect(pages[0].state).toMatchObject({ after_cursor: 'MTU3NjYxMzUzOS4wfHw0NTF8', cursor: '2011-05-06T09:00:00Z' });
     expect(scope.isDone()).toBe(true);
+  });
+
+  it('reports a ticket with the status deleted and a user no longer active as deletions, not records', async () => {
+    const tickets = load('tickets-page-1.json');
+    tickets.tickets = [tickets.tickets[0], { ...tickets.tickets[1], status: 'deleted' }];
+    const users = load('users-page-2.json');
+    users.users = [users.users[0], { ...users.users[1], active: false }];
+    api().get('/api/v2/incremental/tickets/cursor.json').query(true).reply(200, tickets).get('/api/v2/incremental/users/cursor.json').query(true).reply(200, users);
+
+    const [ticketPage] = await readStream(setup().connector, 'tickets', config);
+    const [userPage] = await readStream(setup().connector, 'users', config);
+
+    expect([ticketPage.records.map((record) => record.externalId), ticketPage.deleted]).toEqual([['35436'], ['35437']]);
+    expect([userPage.records.map((record) => record.externalId), userPage.deleted]).toEqual([['35437'], ['35438']]);
+    // A deletion counts for the checkpoint like any version read: read again, it is dropped as a duplicate.
+    expect(ticketPage.state).toMatchObject({ seen: { '35437': '2011-05-06T09:00:00Z' } });
   });
 });
 
@@ -218,7 +234,7 @@ describe('zendesk: write-back', () => {
 });
 
 describe('zendesk: default mapping', () => {
-  it('puts the sideloaded identities on their users, primary first, and maps the primary email and up to two more, each with its verified flag', async () => {
+  it('puts the sideloaded identities on their users, primary first, and maps every email and phone identity, each with its verified flag', async () => {
     api()
       .get('/api/v2/incremental/users/cursor.json')
       .query({ start_time: '1293840000', per_page: '100', include: 'identities' })
@@ -230,13 +246,28 @@ describe('zendesk: default mapping', () => {
     expect(soren.identities).toEqual({ email: [expect.objectContaining({ id: 77941, verified: false })] });
 
     const mapping = compileMapping(await loadMappingFile(defaultConnector.defaultMappingPath));
-    const emails = (data: Record<string, unknown>) => {
+    const person = (data: Record<string, unknown>) => {
       const result = mapping.map('users', data, { source: 'zd', stream: 'users', defaultRegion: 'US' });
-      return result.ok ? result.record.person?.emails : result.errors;
+      return result.ok ? result.record.person : result.errors;
+    };
+    const emails = (data: Record<string, unknown>) => {
+      const mapped = person(data);
+      return Array.isArray(mapped) ? mapped : mapped?.emails;
     };
     expect(emails(johnny)).toEqual([
       { address: 'johnny@example.com', verified: true },
       { address: 'johnny.private@example.net', verified: false },
+    ]);
+    // The user's phone is also its phone identity: one phone, verified as the identity is.
+    expect(person(johnny)).toMatchObject({ phones: [{ number: '+14152007986', verified: true }] });
+    // However many identities a user has, each is mapped.
+    const many = { value: 'old.address@example.org', verified: true };
+    const more = { ...johnny, identities: { ...johnny.identities, email: [...johnny.identities!.email, { value: 'johnny@home.example', verified: false }, many] } };
+    expect(emails(more)).toEqual([
+      { address: 'johnny@example.com', verified: true },
+      { address: 'johnny.private@example.net', verified: false },
+      { address: 'johnny@home.example', verified: false },
+      { address: 'old.address@example.org', verified: true },
     ]);
     expect(emails(soren)).toEqual([{ address: 'soren@example.dk', verified: false }]);
     // A user stored before identities were sideloaded: whether its email is verified is unknown.

@@ -78,7 +78,7 @@ export interface StreamMapping {
 export interface FieldRule {
   target: Target;
   /**
-   * The source field. A dotted path reads nested JSON (billing.email); a key that itself contains the dots is read first.
+   * The source field. A dotted path reads nested JSON (billing.email); a key that itself contains the dots is read first. For targets identifier, person.email and person.phone, one `*` segment reads every element of a list (other_emails.*, identities.email.*.value); an empty or missing list gives no value.
    */
   from?: string;
   value?: Scalar;
@@ -96,7 +96,7 @@ export interface FieldRule {
    */
   verified?: boolean;
   /**
-   * The source field that says whether the source verified the value (e.g. Shopify's verifiedEmail): true or false (or the text true/false); empty leaves it unknown. Read like `from`. Only for targets `identifier`, `person.email` and `person.phone`; not with `verified`.
+   * The source field that says whether the source verified the value (e.g. Shopify's verifiedEmail): true or false (or the text true/false); empty leaves it unknown. Read like `from`; a `*` (only where `from` has one) stands for the element the value came from. Only for targets `identifier`, `person.email` and `person.phone`; not with `verified`.
    */
   verified_from?: string;
 }
