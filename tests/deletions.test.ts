@@ -141,3 +141,33 @@ describe('records a source reports deleted (Zendesk: a user no longer active)', 
     expect(nock.pendingMocks()).toEqual([]);
   });
 });
+
+describe('records a source lists as deleted (Freshdesk: contacts with state=deleted)', () => {
+  const freshdesk = 'https://acme.freshdesk.com';
+  const setup = hubWithSource({ name: 'helpdesk', connector: 'freshdesk', config: { domain: 'acme', api_key: 'freshdesk-key-0123456789', streams: ['contacts'] } }, 'contacts');
+  const contact = (id: number) => ({ id, email: `c${id}@example.com`, updated_at: '2024-05-02T10:00:00Z' });
+  const changes = () => nock(freshdesk).get('/api/v2/contacts').query((query) => '_updated_since' in query);
+  const deletedList = () => nock(freshdesk).get('/api/v2/contacts').query((query) => query.state === 'deleted');
+
+  it('are marked deleted by the next listing of deleted contacts, and leave their golden records', async () => {
+    changes().reply(200, [contact(1), contact(2)]);
+    deletedList().reply(200, []);
+    expect(await syncNow(setup.hub, 'helpdesk')).toMatchObject({ status: 'succeeded', created: 2, deleted: 0 });
+    const two = (await goldenOf(setup.db.pool, 'helpdesk', '2'))!;
+
+    // Deleted in Freshdesk: gone from the _updated_since list; the next listing of deleted contacts (due again) names it.
+    await setup.db.pool.query("update stream_state set state = state - 'swept_at' where source = 'helpdesk'");
+    changes().reply(200, []);
+    deletedList().reply(200, [{ ...contact(2), deleted: true }]);
+    expect(await syncNow(setup.hub, 'helpdesk')).toMatchObject({ status: 'succeeded', created: 0, updated: 0, deleted: 1 });
+
+    const { rows } = await setup.db.pool.query("select external_id, deleted_at is not null as deleted from raw_record where source = 'helpdesk' order by external_id");
+    expect(rows).toEqual([
+      { external_id: '1', deleted: false },
+      { external_id: '2', deleted: true },
+    ]);
+    expect(await goldenOf(setup.db.pool, 'helpdesk', '2')).toBeUndefined();
+    expect((await golden(setup.db.pool, two)).status).toBe('retired');
+    expect(nock.pendingMocks()).toEqual([]);
+  });
+});

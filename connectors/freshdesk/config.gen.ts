@@ -25,6 +25,10 @@ export interface FreshdeskConfig {
    */
   rate_limit_reserve?: number;
   /**
+   * How often a contacts run also lists the deleted contacts (`state=deleted`, after its incremental read), so that the hub marks them deleted: the `_updated_since` list never shows a deleted contact. 0 never lists them.
+   */
+  deletion_sweep_hours?: number;
+  /**
    * The streams to read; default all three.
    *
    * @minItems 1

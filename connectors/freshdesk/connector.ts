@@ -5,7 +5,9 @@
  * (which moves to the end of the list) never shifts another one past the reader, and Freshdesk's cap of
  * 300 pages per listing is never reached except by more tickets in one second than 300 pages hold.
  * Contacts are incremental on `_updated_since`, in Freshdesk's own order, so one walk keeps its anchor and
- * its checkpoint names the page to resume at. Companies have no change filter: each run sweeps them all.
+ * its checkpoint names the page to resume at; a deleted contact drops out of that list, so once per
+ * `deletion_sweep_hours` a contacts run also lists the deleted ones (`state=deleted`) and reports them deleted.
+ * Companies have no change filter: each run sweeps them all.
  * https://developers.freshdesk.com/api/#list_all_tickets
  * https://developers.freshdesk.com/api/#list_all_contacts
  * https://developers.freshdesk.com/api/#list_all_companies
@@ -16,6 +18,7 @@ import { fileURLToPath } from 'node:url';
 import type { Logger } from '../../hub/log.js';
 import { ConnectorError, sweepMarks, type CheckResult, type ConnectorContext, type PulledConnector, type RecordPage, type RejectedRecord, type SourceRecord, type StreamState } from '../kit/contract.js';
 import type { HttpClient } from '../kit/http.js';
+import { sweepDue } from '../kit/id-sweep.js';
 import { IncrementalCursor, type IncrementalState } from '../kit/incremental.js';
 import { parseLinkHeader } from '../kit/paginate.js';
 import { createFreshdeskHttp, rateLimitWait, type FreshdeskClientOptions } from './client.js';
@@ -31,12 +34,17 @@ export interface FreshdeskConnectorOptions extends FreshdeskClientOptions {
   maxPage?: number;
 }
 
-/** The contacts checkpoint: the cursor, and while a walk is unfinished its anchor and next page. */
+/**
+ * The contacts checkpoint: the cursor, while a walk is unfinished its anchor and next page, when the last listing of
+ * deleted contacts ended and, while one is under way, its next page.
+ */
 export interface ContactsState extends StreamState {
   cursor?: string;
   seen?: IncrementalState['seen'];
   anchor?: string;
   next_page?: number;
+  swept_at?: string;
+  deleted_next_page?: number;
 }
 
 /** The companies sweep checkpoint, as WooCommerce's customers. */
@@ -114,10 +122,18 @@ export function createFreshdeskConnector(options: FreshdeskConnectorOptions = {}
     }
   }
 
-  /** https://developers.freshdesk.com/api/#list_all_contacts (`_updated_since`) */
+  /** https://developers.freshdesk.com/api/#list_all_contacts (`_updated_since`; `state=deleted` for the deleted ones) */
   async function* readContacts(http: HttpClient, state: StreamState | undefined, config: FreshdeskConfig, log: Logger): AsyncGenerator<RecordPage> {
     const cursor = new IncrementalCursor(state, { windowMs: lookbackMs });
     const perPage = config.per_page ?? 100;
+    let sweptAt = typeof state?.swept_at === 'string' ? state.swept_at : undefined;
+    let deletedPage = Number.isInteger(state?.deleted_next_page) ? (state!.deleted_next_page as number) : undefined;
+    const checkpoint = (walk: { anchor: string; next_page: number } | undefined): ContactsState => ({
+      ...cursor.state(),
+      ...walk,
+      ...(sweptAt ? { swept_at: sweptAt } : {}),
+      ...(deletedPage ? { deleted_next_page: deletedPage } : {}),
+    });
     const unfinished = typeof state?.anchor === 'string' && Number.isInteger(state.next_page);
     const anchor = unfinished ? (state!.anchor as string) : iso(cursor.from()?.ms ?? Date.parse(config.start_date ?? defaultStart));
     let done = 0;
@@ -127,8 +143,22 @@ export function createFreshdeskConnector(options: FreshdeskConnectorOptions = {}
       const rejected: RejectedRecord[] = [];
       for (const item of items) take(item, 'contact', cursor, records, rejected);
       done += records.length;
-      const checkpoint: ContactsState = { ...cursor.state(), ...(hasNext ? { anchor, next_page: page + 1 } : {}) };
-      yield { records, ...(rejected.length ? { rejected } : {}), state: checkpoint, progress: { done } };
+      yield { records, ...(rejected.length ? { rejected } : {}), state: checkpoint(hasNext ? { anchor, next_page: page + 1 } : undefined), progress: { done } };
+      if (!hasNext) break;
+    }
+    // After the changes, so that a contact deleted and restored since the last run is read back, not taken for deleted.
+    if (deletedPage === undefined && !sweepDue(sweptAt, config.deletion_sweep_hours ?? 24)) return;
+    for (let page = deletedPage ?? 1; ; page++) {
+      const { items, hasNext } = await get(http, config, log, '/contacts', { state: 'deleted', per_page: perPage, page });
+      const deleted: string[] = [];
+      const rejected: RejectedRecord[] = [];
+      for (const item of items) {
+        if (validId(item)) deleted.push(String(item.id));
+        else rejected.push({ reason: `deleted contact without a positive integer 'id'`, field: 'id', payload: item });
+      }
+      deletedPage = hasNext ? page + 1 : undefined;
+      if (!hasNext) sweptAt = new Date().toISOString();
+      yield { records: [], ...(rejected.length ? { rejected } : {}), ...(deleted.length ? { deleted } : {}), state: checkpoint(undefined), progress: { done } };
       if (!hasNext) return;
     }
   }

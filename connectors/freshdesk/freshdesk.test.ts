@@ -10,6 +10,8 @@ import { contactUpdateRequest, writeContact } from './write-back.js';
 
 const host = 'https://acme.freshdesk.com';
 const config: FreshdeskConfig = { domain: 'acme', api_key: 'fd_key_Abc123XyZ789', per_page: 2 };
+/** Contacts read without listing the deleted ones (tested apart). */
+const changesOnly: FreshdeskConfig = { ...config, deletion_sweep_hours: 0 };
 const load = (name: string) => fixture(import.meta.url, `fixtures/${name}`);
 const basic = `Basic ${Buffer.from('fd_key_Abc123XyZ789:X').toString('base64')}`;
 const next = (path: string, page: number) => ({ Link: `<${host}/api/v2/${path}?page=${page}&per_page=2>; rel="next"` });
@@ -133,7 +135,7 @@ describe('freshdesk: contacts', () => {
       .reply(200, load('contacts-page-2.json'), { 'X-RateLimit-Total': '200', 'X-RateLimit-Remaining': '199' });
     const { connector, waits } = setup();
 
-    const pages = await readStream(connector, 'contacts', { ...config, start_date: '2015-08-01T00:00:00Z' });
+    const pages = await readStream(connector, 'contacts', { ...changesOnly, start_date: '2015-08-01T00:00:00Z' });
 
     expect(ids(pages)).toEqual([['1', '2'], ['3']]);
     expect(pages.map((page) => page.state)).toEqual([
@@ -149,7 +151,7 @@ describe('freshdesk: contacts', () => {
   it('resumes an unfinished walk at its anchor and page', async () => {
     const scope = api().get('/api/v2/contacts').query({ _updated_since: '2015-08-01T00:00:00Z', per_page: '2', page: '2' }).reply(200, load('contacts-page-2.json'));
 
-    const pages = await readStream(setup().connector, 'contacts', config, {
+    const pages = await readStream(setup().connector, 'contacts', changesOnly, {
       cursor: '2015-08-19T10:00:00Z', seen: { '2': '2015-08-19T10:00:00Z' }, anchor: '2015-08-01T00:00:00Z', next_page: 2,
     });
 
@@ -160,10 +162,59 @@ describe('freshdesk: contacts', () => {
   it('starts the next walk one second before the cursor', async () => {
     const scope = api().get('/api/v2/contacts').query({ _updated_since: '2015-08-19T09:59:59Z', per_page: '2', page: '1' }).reply(200, []);
 
-    const pages = await readStream(setup().connector, 'contacts', config, { cursor: '2015-08-19T10:00:00Z', seen: {} });
+    const pages = await readStream(setup().connector, 'contacts', changesOnly, { cursor: '2015-08-19T10:00:00Z', seen: {} });
 
     expect(pages).toEqual([{ records: [], state: { cursor: '2015-08-19T10:00:00Z', seen: {} }, progress: { done: 0 } }]);
     expect(scope.isDone()).toBe(true);
+  });
+
+  const changes = (updatedSince: string) => api().get('/api/v2/contacts').query({ _updated_since: updatedSince, per_page: '2', page: '1' });
+  const deletedPage = (page: number) => api().get('/api/v2/contacts').query({ state: 'deleted', per_page: '2', page: String(page) });
+
+  it('after its changes, a first run lists the deleted contacts page by page and reports them deleted; the next run within deletion_sweep_hours does not', async () => {
+    const first = [
+      changes('2015-08-19T09:59:59Z').reply(200, load('contacts-page-2.json').slice(0, 1)),
+      deletedPage(1).reply(200, load('contacts-deleted.json'), next('contacts', 2)),
+      deletedPage(2).reply(200, [{ id: 6, deleted: true, name: 'Finn Berg' }, { id: 'six', deleted: true }]),
+    ];
+    const before = Date.now();
+
+    const pages = await readStream(setup().connector, 'contacts', config, { cursor: '2015-08-19T10:00:00Z', seen: {} });
+
+    expect(first.every((scope) => scope.isDone())).toBe(true);
+    expect(pages.map((page) => [page.records.map((record) => record.externalId), page.deleted])).toEqual([
+      [['3'], undefined],
+      [[], ['4', '5']],
+      [[], ['6']],
+    ]);
+    expect(pages[2].rejected).toEqual([{ reason: "deleted contact without a positive integer 'id'", field: 'id', payload: { id: 'six', deleted: true } }]);
+    expect(pages[1].state).toEqual({ cursor: '2015-08-19T10:00:00Z', seen: { '3': '2015-08-19T10:00:00Z' }, deleted_next_page: 2 });
+    const { swept_at: sweptAt, ...rest } = pages[2].state as { swept_at: string };
+    expect(rest).toEqual({ cursor: '2015-08-19T10:00:00Z', seen: { '3': '2015-08-19T10:00:00Z' } });
+    expect(Date.parse(sweptAt)).toBeGreaterThanOrEqual(before);
+
+    // A day (the default) has not passed: changes only (nock answers nothing else).
+    const again = changes('2015-08-19T09:59:59Z').reply(200, []);
+    const later = await readStream(setup().connector, 'contacts', config, pages[2].state);
+    expect(later.map((page) => page.state.swept_at)).toEqual([sweptAt]);
+    expect(again.isDone()).toBe(true);
+  });
+
+  it('a listing cut short goes on at its page in the next run, after the changes; one is due again after deletion_sweep_hours; 0 never starts one', async () => {
+    const resumed = [changes('2015-08-19T09:59:59Z').reply(200, []), deletedPage(2).reply(200, [{ id: 6, deleted: true }])];
+    const dayOld = new Date(Date.now() - 25 * 3_600_000).toISOString();
+    const pages = await readStream(setup().connector, 'contacts', config, { cursor: '2015-08-19T10:00:00Z', seen: {}, swept_at: dayOld, deleted_next_page: 2 });
+    expect(pages.map((page) => page.deleted)).toEqual([undefined, ['6']]);
+    expect(pages[0].state).toEqual({ cursor: '2015-08-19T10:00:00Z', seen: {}, swept_at: dayOld, deleted_next_page: 2 });
+    expect(resumed.every((scope) => scope.isDone())).toBe(true);
+
+    const due = [changes('2015-08-19T09:59:59Z').reply(200, []), deletedPage(1).reply(200, [])];
+    expect(await readStream(setup().connector, 'contacts', { ...config, deletion_sweep_hours: 24 }, { cursor: '2015-08-19T10:00:00Z', seen: {}, swept_at: dayOld })).toHaveLength(2);
+    expect(due.every((scope) => scope.isDone())).toBe(true);
+
+    const never = changes('2015-08-19T09:59:59Z').reply(200, []);
+    expect(await readStream(setup().connector, 'contacts', changesOnly, { cursor: '2015-08-19T10:00:00Z', seen: {} })).toHaveLength(1);
+    expect(never.isDone()).toBe(true);
   });
 });
 

@@ -13,6 +13,11 @@ export interface IdSweepState extends StreamState {
   sweep_after_id?: number;
 }
 
+/** Whether a sweep every `everyHours` (0: never) is due, the last one having ended at `sweptAt` (none yet: due). */
+export function sweepDue(sweptAt: string | undefined, everyHours: number): boolean {
+  return everyHours > 0 && (sweptAt === undefined || Date.now() - Date.parse(sweptAt) >= everyHours * 3_600_000);
+}
+
 export class IdSweep {
   private sweptAt: string | undefined;
   private afterId: number | undefined;
@@ -33,8 +38,7 @@ export class IdSweep {
   }
 
   private due(): boolean {
-    if (this.afterId !== undefined) return true;
-    return this.everyHours > 0 && (this.sweptAt === undefined || Date.now() - Date.parse(this.sweptAt) >= this.everyHours * 3_600_000);
+    return this.afterId !== undefined || sweepDue(this.sweptAt, this.everyHours);
   }
 
   /**
