@@ -96,11 +96,14 @@ describe.skipIf(!hasDovecot)("a customer's timeline: tickets, email threads and 
     app = await buildTestApp(hub);
     key = await createApiKey(db.pool, 'reader', ['read']);
 
-    // Freshdesk's ticket list, as the connector asks for it on a first run (connectors/freshdesk/README.md).
+    // Freshdesk's ticket list, and its deleted tickets (none), as the connector asks for them on a first run (connectors/freshdesk/README.md).
     const freshdesk = nock('https://acme.freshdesk.com', { reqheaders: { authorization: `Basic ${Buffer.from('fd_timeline_key:X').toString('base64')}` } })
       .get('/api/v2/tickets')
       .query({ updated_since: '2000-01-01T00:00:00Z', order_by: 'updated_at', order_type: 'asc', include: 'requester', per_page: '100', page: '1' })
-      .reply(200, tickets);
+      .reply(200, tickets)
+      .get('/api/v2/tickets')
+      .query({ filter: 'deleted', per_page: '100', page: '1' })
+      .reply(200, []);
     expect((await syncNow(hub, 'helpdesk')).status).toBe('succeeded');
     expect(freshdesk.isDone()).toBe(true);
     expect((await syncNow(hub, 'mailbox')).status).toBe('succeeded');

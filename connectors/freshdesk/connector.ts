@@ -5,8 +5,8 @@
  * (which moves to the end of the list) never shifts another one past the reader, and Freshdesk's cap of
  * 300 pages per listing is never reached except by more tickets in one second than 300 pages hold.
  * Contacts are incremental on `_updated_since`, in Freshdesk's own order, so one walk keeps its anchor and
- * its checkpoint names the page to resume at; a deleted contact drops out of that list, so once per
- * `deletion_sweep_hours` a contacts run also lists the deleted ones (`state=deleted`) and reports them deleted.
+ * its checkpoint names the page to resume at. A deleted contact or ticket drops out of those lists, so once per
+ * `deletion_sweep_hours` a run also lists the deleted ones (`state=deleted`, `filter=deleted`) and reports them deleted.
  * Companies have no change filter: each run sweeps them all.
  * https://developers.freshdesk.com/api/#list_all_tickets
  * https://developers.freshdesk.com/api/#list_all_contacts
@@ -34,17 +34,18 @@ export interface FreshdeskConnectorOptions extends FreshdeskClientOptions {
   maxPage?: number;
 }
 
-/**
- * The contacts checkpoint: the cursor, while a walk is unfinished its anchor and next page, when the last listing of
- * deleted contacts ended and, while one is under way, its next page.
- */
-export interface ContactsState extends StreamState {
+/** The part of a contacts or tickets checkpoint for deletions: when the last listing of deleted ones ended and, while one is under way, its next page. */
+export interface DeletedListingState extends StreamState {
+  swept_at?: string;
+  deleted_next_page?: number;
+}
+
+/** The contacts checkpoint: the cursor, and while a walk is unfinished its anchor and next page. */
+export interface ContactsState extends DeletedListingState {
   cursor?: string;
   seen?: IncrementalState['seen'];
   anchor?: string;
   next_page?: number;
-  swept_at?: string;
-  deleted_next_page?: number;
 }
 
 /** The companies sweep checkpoint, as WooCommerce's customers. */
@@ -61,6 +62,42 @@ const iso = (ms: number) => new Date(ms).toISOString().replace('.000Z', 'Z');
 
 function validId(item: unknown): item is Record<string, unknown> & { id: number } {
   return typeof item === 'object' && item !== null && Number.isInteger((item as { id?: unknown }).id) && (item as { id: number }).id > 0;
+}
+
+/** Where a stream's listing of deleted records stands (DeletedListingState), and the pages of one when it is due or under way. */
+class DeletedListing {
+  private sweptAt: string | undefined;
+  private nextPage: number | undefined;
+
+  constructor(state: StreamState | undefined) {
+    this.sweptAt = typeof state?.swept_at === 'string' ? state.swept_at : undefined;
+    this.nextPage = Number.isInteger(state?.deleted_next_page) ? (state!.deleted_next_page as number) : undefined;
+  }
+
+  checkpoint(): DeletedListingState {
+    return { ...(this.sweptAt ? { swept_at: this.sweptAt } : {}), ...(this.nextPage ? { deleted_next_page: this.nextPage } : {}) };
+  }
+
+  /**
+   * Read after the changes, so that a record deleted and restored since the last run is read back, not taken for
+   * deleted. `list(page)` answers one page of the deleted records; `checkpoint()` the stream's whole checkpoint.
+   */
+  async *pages(list: (page: number) => Promise<{ items: unknown[]; hasNext: boolean }>, kind: string, everyHours: number, checkpoint: () => StreamState, done: number): AsyncGenerator<RecordPage> {
+    if (this.nextPage === undefined && !sweepDue(this.sweptAt, everyHours)) return;
+    for (let page = this.nextPage ?? 1; ; page++) {
+      const { items, hasNext } = await list(page);
+      const deleted: string[] = [];
+      const rejected: RejectedRecord[] = [];
+      for (const item of items) {
+        if (validId(item)) deleted.push(String(item.id));
+        else rejected.push({ reason: `deleted ${kind} without a positive integer 'id'`, field: 'id', payload: item });
+      }
+      this.nextPage = hasNext ? page + 1 : undefined;
+      if (!hasNext) this.sweptAt = new Date().toISOString();
+      yield { records: [], ...(rejected.length ? { rejected } : {}), ...(deleted.length ? { deleted } : {}), state: checkpoint(), progress: { done } };
+      if (!hasNext) return;
+    }
+  }
 }
 
 export function createFreshdeskConnector(options: FreshdeskConnectorOptions = {}): PulledConnector<FreshdeskConfig> {
@@ -87,9 +124,11 @@ export function createFreshdeskConnector(options: FreshdeskConnectorOptions = {}
     } else if (cursor.accept(String(item.id), item.updated_at, item)) records.push({ externalId: String(item.id), data: item });
   }
 
-  /** https://developers.freshdesk.com/api/#list_all_tickets (the `updated_since`, `order_by`, `include` filters; 300-page cap) */
+  /** https://developers.freshdesk.com/api/#list_all_tickets (the `updated_since`, `order_by`, `include` filters; 300-page cap; `filter=deleted`) */
   async function* readTickets(http: HttpClient, state: StreamState | undefined, config: FreshdeskConfig, log: Logger): AsyncGenerator<RecordPage> {
     const cursor = new IncrementalCursor(state, { windowMs: lookbackMs });
+    const deletions = new DeletedListing(state);
+    const checkpoint = () => ({ ...cursor.state(), ...deletions.checkpoint() });
     const perPage = config.per_page ?? 100;
     const startMs = Date.parse(config.start_date ?? defaultStart);
     // Anchors never go below this: raised only when one anchor filled every page Freshdesk lists.
@@ -105,8 +144,8 @@ export function createFreshdeskConnector(options: FreshdeskConnectorOptions = {}
       const rejected: RejectedRecord[] = [];
       for (const item of items) take(item, 'ticket', cursor, records, rejected);
       done += records.length;
-      yield { records, ...(rejected.length ? { rejected } : {}), state: cursor.state(), progress: { done } };
-      if (!hasNext) return;
+      yield { records, ...(rejected.length ? { rejected } : {}), state: checkpoint(), progress: { done } };
+      if (!hasNext) break;
       const nextMs = Math.max(cursor.from()?.ms ?? anchorMs, floorMs);
       if (nextMs !== anchorMs) {
         anchorMs = nextMs;
@@ -120,20 +159,22 @@ export function createFreshdeskConnector(options: FreshdeskConnectorOptions = {}
         page = 1;
       }
     }
+    const listDeleted = async (page: number) => {
+      const listed = await get(http, config, log, '/tickets', { filter: 'deleted', per_page: perPage, page });
+      if (page < maxPage || !listed.hasNext) return listed;
+      // The 300-page cap holds here too: the deleted tickets past it are found by later listings, once Freshdesk purges the first ones.
+      log.warn({ connector: 'freshdesk', pages: maxPage }, 'listing of deleted tickets capped: more deleted tickets than Freshdesk lists');
+      return { ...listed, hasNext: false };
+    };
+    yield* deletions.pages(listDeleted, 'ticket', config.deletion_sweep_hours ?? 24, checkpoint, done);
   }
 
   /** https://developers.freshdesk.com/api/#list_all_contacts (`_updated_since`; `state=deleted` for the deleted ones) */
   async function* readContacts(http: HttpClient, state: StreamState | undefined, config: FreshdeskConfig, log: Logger): AsyncGenerator<RecordPage> {
     const cursor = new IncrementalCursor(state, { windowMs: lookbackMs });
     const perPage = config.per_page ?? 100;
-    let sweptAt = typeof state?.swept_at === 'string' ? state.swept_at : undefined;
-    let deletedPage = Number.isInteger(state?.deleted_next_page) ? (state!.deleted_next_page as number) : undefined;
-    const checkpoint = (walk: { anchor: string; next_page: number } | undefined): ContactsState => ({
-      ...cursor.state(),
-      ...walk,
-      ...(sweptAt ? { swept_at: sweptAt } : {}),
-      ...(deletedPage ? { deleted_next_page: deletedPage } : {}),
-    });
+    const deletions = new DeletedListing(state);
+    const checkpoint = (walk?: { anchor: string; next_page: number }): ContactsState => ({ ...cursor.state(), ...walk, ...deletions.checkpoint() });
     const unfinished = typeof state?.anchor === 'string' && Number.isInteger(state.next_page);
     const anchor = unfinished ? (state!.anchor as string) : iso(cursor.from()?.ms ?? Date.parse(config.start_date ?? defaultStart));
     let done = 0;
@@ -146,21 +187,8 @@ export function createFreshdeskConnector(options: FreshdeskConnectorOptions = {}
       yield { records, ...(rejected.length ? { rejected } : {}), state: checkpoint(hasNext ? { anchor, next_page: page + 1 } : undefined), progress: { done } };
       if (!hasNext) break;
     }
-    // After the changes, so that a contact deleted and restored since the last run is read back, not taken for deleted.
-    if (deletedPage === undefined && !sweepDue(sweptAt, config.deletion_sweep_hours ?? 24)) return;
-    for (let page = deletedPage ?? 1; ; page++) {
-      const { items, hasNext } = await get(http, config, log, '/contacts', { state: 'deleted', per_page: perPage, page });
-      const deleted: string[] = [];
-      const rejected: RejectedRecord[] = [];
-      for (const item of items) {
-        if (validId(item)) deleted.push(String(item.id));
-        else rejected.push({ reason: `deleted contact without a positive integer 'id'`, field: 'id', payload: item });
-      }
-      deletedPage = hasNext ? page + 1 : undefined;
-      if (!hasNext) sweptAt = new Date().toISOString();
-      yield { records: [], ...(rejected.length ? { rejected } : {}), ...(deleted.length ? { deleted } : {}), state: checkpoint(undefined), progress: { done } };
-      if (!hasNext) return;
-    }
+    const listDeleted = (page: number) => get(http, config, log, '/contacts', { state: 'deleted', per_page: perPage, page });
+    yield* deletions.pages(listDeleted, 'contact', config.deletion_sweep_hours ?? 24, checkpoint, done);
   }
 
   /** https://developers.freshdesk.com/api/#list_all_companies (no change filter: a sweep) */

@@ -10,7 +10,7 @@ import { contactUpdateRequest, writeContact } from './write-back.js';
 
 const host = 'https://acme.freshdesk.com';
 const config: FreshdeskConfig = { domain: 'acme', api_key: 'fd_key_Abc123XyZ789', per_page: 2 };
-/** Contacts read without listing the deleted ones (tested apart). */
+/** Changes only, without the listing of deleted records (tested apart). */
 const changesOnly: FreshdeskConfig = { ...config, deletion_sweep_hours: 0 };
 const load = (name: string) => fixture(import.meta.url, `fixtures/${name}`);
 const basic = `Basic ${Buffer.from('fd_key_Abc123XyZ789:X').toString('base64')}`;
@@ -39,7 +39,7 @@ describe('freshdesk: tickets', () => {
       .reply(200, load('tickets-page-2.json'));
     const { connector, waits } = setup();
 
-    const pages = await readStream(connector, 'tickets', config);
+    const pages = await readStream(connector, 'tickets', changesOnly);
 
     // 21 comes again (the boundary second is re-read): dropped; 22 shares its second and arrives.
     expect(ids(pages)).toEqual([['20', '21'], ['22']]);
@@ -56,7 +56,7 @@ describe('freshdesk: tickets', () => {
   it('resumes from state: the second ticket of the boundary second arrives, the first is not read twice', async () => {
     const scope = api().get('/api/v2/tickets').query(ticketsQuery('2015-08-25T09:59:59Z', '1')).reply(200, load('tickets-page-2.json'));
 
-    const pages = await readStream(setup().connector, 'tickets', config, { cursor: '2015-08-25T10:00:00Z', seen: { '21': '2015-08-25T10:00:00Z' } });
+    const pages = await readStream(setup().connector, 'tickets', changesOnly, { cursor: '2015-08-25T10:00:00Z', seen: { '21': '2015-08-25T10:00:00Z' } });
 
     expect(ids(pages)).toEqual([['22']]);
     expect(scope.isDone()).toBe(true);
@@ -76,11 +76,28 @@ describe('freshdesk: tickets', () => {
       .query(ticketsQuery('2015-08-25T10:00:00Z', '1'))
       .reply(200, load('tickets-after-cap.json'));
 
-    const pages = await readStream(setup(2).connector, 'tickets', config, { cursor: '2015-08-25T10:00:00Z', seen: { '21': '2015-08-25T10:00:00Z', '22': '2015-08-25T10:00:00Z' } });
+    const pages = await readStream(setup(2).connector, 'tickets', changesOnly, { cursor: '2015-08-25T10:00:00Z', seen: { '21': '2015-08-25T10:00:00Z', '22': '2015-08-25T10:00:00Z' } });
 
     expect(ids(pages)).toEqual([[], ['24', '25'], ['26']]);
     expect(pages[2].state).toEqual({ cursor: '2015-08-25T10:00:01Z', seen: { '26': '2015-08-25T10:00:01Z', '21': '2015-08-25T10:00:00Z', '22': '2015-08-25T10:00:00Z', '24': '2015-08-25T10:00:00Z', '25': '2015-08-25T10:00:00Z' } });
     expect(scope.isDone()).toBe(true);
+  });
+
+  it('after the changes, lists the deleted tickets and reports them deleted, up to the last page Freshdesk lists', async () => {
+    const deletedTickets = (page: number) => api().get('/api/v2/tickets').query({ filter: 'deleted', per_page: '2', page: String(page) });
+    const scopes = [
+      api().get('/api/v2/tickets').query(ticketsQuery('2015-08-25T09:59:59Z', '1')).reply(200, []),
+      deletedTickets(1).reply(200, [{ id: 30, deleted: true, subject: 'Buy cheap watches' }, { id: 31, deleted: true }], next('tickets', 2)),
+      // Page 2 of 2 (the cap here) still says there is more: asking past it would fail, so the listing ends.
+      deletedTickets(2).reply(200, [{ id: 32, deleted: true }], next('tickets', 3)),
+    ];
+
+    const pages = await readStream(setup(2).connector, 'tickets', config, { cursor: '2015-08-25T10:00:00Z', seen: {} });
+
+    expect(pages.map((page) => page.deleted)).toEqual([undefined, ['30', '31'], ['32']]);
+    expect(pages[1].state).toEqual({ cursor: '2015-08-25T10:00:00Z', seen: {}, deleted_next_page: 2 });
+    expect(Object.keys(pages[2].state)).toEqual(['cursor', 'seen', 'swept_at']);
+    expect(scopes.every((scope) => scope.isDone())).toBe(true);
   });
 
   it('retries a 429 after its Retry-After, then a 500', async () => {
@@ -96,7 +113,7 @@ describe('freshdesk: tickets', () => {
       .reply(200, load('tickets-page-1.json'));
     const { connector, waits } = setup();
 
-    const pages = await readStream(connector, 'tickets', config);
+    const pages = await readStream(connector, 'tickets', changesOnly);
 
     expect(waits[0]).toBe(12_000);
     expect(waits).toHaveLength(2);
