@@ -43,9 +43,14 @@ export function createShopifyConnector(options: ShopifyClientOptions = {}): Pull
     if (!stream) throw new ConnectorError(`The Shopify source ${ctx.source} has no stream '${name}'`, 'config');
     const client = createShopifyGraphql(createShopifyHttp(config, { ...options, log: ctx.log }), { ...options, log: ctx.log });
     const cursor = new IncrementalCursor(state, { windowMs: (config.lookback_seconds ?? 300) * 1000 });
-    const idsQuery = stream.idsQuery;
-    const sweep = idsQuery === undefined ? undefined : new IdSweep(state, config.deletion_sweep_hours ?? 24, `shopify ${name}`);
-    const checkpoint = () => ({ ...cursor.state(), ...sweep?.checkpoint() });
+    const sweep = stream.idsQuery === undefined ? undefined : { idsQuery: stream.idsQuery, ids: new IdSweep(state, config.deletion_sweep_hours ?? 24, `shopify ${name}`) };
+    const checkpoint = () => ({ ...cursor.state(), ...sweep?.ids.checkpoint() });
+    /** The stream's connection in a response: its nodes are there whenever the query succeeded. */
+    const connectionIn = <T extends { nodes?: unknown }>(data: Record<string, T | undefined>): T => {
+      const connection = data[stream.connection];
+      if (!connection || !Array.isArray(connection.nodes)) throw new ConnectorError(`shopify: the ${stream.connection} connection is missing from the response`, 'system');
+      return connection;
+    };
     const from = cursor.from();
     const search = from ? `updated_at:>='${searchTime(from.ms)}'` : null;
     ctx.log.info({ shop: shopDomain(config.shop), stream: name, search }, 'reading Shopify stream');
@@ -54,9 +59,7 @@ export function createShopifyConnector(options: ShopifyClientOptions = {}): Pull
       connector: 'shopify',
       first: { after: null },
       fetch: async ({ after }) => {
-        const data = await client.query<Record<string, Connection>>(stream.query, { first: config.page_size ?? 100, after, query: search });
-        const connection = data[stream.connection];
-        if (!connection || !Array.isArray(connection.nodes)) throw new ConnectorError(`shopify: the ${stream.connection} connection is missing from the response`, 'system');
+        const connection = connectionIn(await client.query<Record<string, Connection>>(stream.query, { first: config.page_size ?? 100, after, query: search }));
         const { hasNextPage, endCursor } = connection.pageInfo;
         return { items: connection.nodes, next: hasNextPage && endCursor ? { after: endCursor } : undefined };
       },
@@ -77,18 +80,16 @@ export function createShopifyConnector(options: ShopifyClientOptions = {}): Pull
       done += records.length;
       yield { records, ...(rejected.length ? { rejected } : {}), state: checkpoint(), progress: { done } };
     }
-    if (!sweep || idsQuery === undefined) return;
+    if (!sweep) return;
     // Last, when due, the ids of every customer, 250 (the most Shopify gives) per request.
     const listIds = async (afterId: number, first: number) => {
-      const data = await client.query<Record<string, { nodes?: { id?: unknown }[] }>>(idsQuery, { first, query: `id:>=${afterId + 1}` });
-      const nodes = data[stream.connection]?.nodes;
-      if (!Array.isArray(nodes)) throw new ConnectorError(`shopify: the ${stream.connection} connection is missing from the response`, 'system');
+      const { nodes } = connectionIn(await client.query<Record<string, { nodes: { id?: unknown }[] }>>(sweep.idsQuery, { first, query: `id:>=${afterId + 1}` }));
       const ids = nodes.map((node) => Number(legacyId(node?.id)));
       const bad = nodes.find((_, index) => !Number.isSafeInteger(ids[index]));
       if (bad) throw new ConnectorError(`shopify: a deletion sweep got an id that is not a Shopify GID (${JSON.stringify(bad?.id) ?? 'missing'})`, 'system');
       return ids;
     };
-    yield* sweep.pages(listIds, 250, checkpoint, { done });
+    yield* sweep.ids.pages(listIds, 250, checkpoint, { done });
   }
 
   return {
