@@ -70,7 +70,7 @@ export async function refreshCustomerValue(client: PoolClient, goldenIds: string
  * interactions moved with them. Call where the records' interactions were rewritten, in the same transaction.
  */
 export async function resolveAndRefreshValue(client: PoolClient, touched: number[], cause: ChangeCause): Promise<ResolveResult> {
-  return resolveRecords(client, touched, cause, undefined, { beforeChanges: (result) => refreshCustomerValue(client, Object.values(result).flat()) });
+  return resolveRecords(client, touched, cause, undefined, { afterWrites: (result) => refreshCustomerValue(client, Object.values(result).flat()) });
 }
 
 /**

@@ -4,7 +4,7 @@
  * transaction: the counter row stays locked until commit.
  */
 import type { PoolClient } from '../hub/db/database.js';
-import { appendChangeRows } from './sql.js';
+import { appendChangeRows, type ChangeRow } from './sql.js';
 
 export type ChangeKind = 'created' | 'updated' | 'merged' | 'split' | 'retired' | 'erased';
 
@@ -24,17 +24,18 @@ export interface Change {
 
 export async function appendChanges(client: PoolClient, changes: Change[], cause: ChangeCause): Promise<void> {
   if (changes.length === 0) return;
-  await client.query(
-    appendChangeRows(
-      changes.map((change) => ({
-        goldenId: change.goldenId,
-        kind: change.kind,
-        changed: change.changed ?? [],
-        detail: change.detail ?? {},
-        cause: cause.cause,
-        causeId: cause.causeId ?? null,
-        actor: cause.actor,
-      })),
-    ),
-  );
+  await client.query(appendChangeRows(changeRows(changes, cause)));
+}
+
+/** The rows of the change log that record `changes` (appendChangeRows; a resolution pass writes them with the rest, sql.writePass). */
+export function changeRows(changes: Change[], cause: ChangeCause): ChangeRow[] {
+  return changes.map((change) => ({
+    goldenId: change.goldenId,
+    kind: change.kind,
+    changed: change.changed ?? [],
+    detail: change.detail ?? {},
+    cause: cause.cause,
+    causeId: cause.causeId ?? null,
+    actor: cause.actor,
+  }));
 }

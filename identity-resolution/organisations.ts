@@ -133,8 +133,13 @@ export interface OrganisationResolution {
  * records have or had an organisation part.
  */
 export async function resolveOrganisations(client: PoolClient, ids: number[], rows: Map<number, CanonicalRow>, options: { recluster: boolean }): Promise<OrganisationResolution> {
+  if (!options.recluster) {
+    // Only a record with an organisation part has keys, hence an organisation: a pass without one reads nothing.
+    const named = ids.filter((id) => Object.keys(rows.get(id)?.data.organisation ?? {}).length > 0);
+    const { membership } = named.length ? await keysAndMemberships(client, named) : { membership: new Map<number, ClusterRef>() };
+    return { organisationOf: new Map([...membership].map(([id, cluster]) => [id, cluster.id])), moved: [] };
+  }
   const { keyRows: storedRows, membership: before } = await keysAndMemberships(client, ids);
-  if (!options.recluster) return { organisationOf: new Map([...before].map(([id, cluster]) => [id, cluster.id])), moved: [] };
   const stored = new Map<number, string[]>();
   for (const row of storedRows) stored.set(Number(row.id), [...(stored.get(Number(row.id)) ?? []), `${row.kind}:${row.value}`]);
   const fresh = new Map(ids.map((id) => [id, rows.has(id) ? organisationKeys(rows.get(id)!.data) : []]));

@@ -90,7 +90,7 @@ export interface ModelRow {
   db: string;
 }
 
-/** What a resolution pass reads before it starts (sql.resolutionContext). */
+/** What a resolution pass reads before it starts (with its locks, sql.lockForPass). */
 export interface ResolutionContext {
   settings: ResolutionSettings;
   survivorship: SurvivorshipConfig;
@@ -98,11 +98,17 @@ export interface ResolutionContext {
   latestModel: ModelRow | null;
 }
 
-export async function loadResolutionContext(db: Pool | PoolClient): Promise<ResolutionContext> {
-  const { rows } = await db.query<{ resolution: { matcher: MatcherName; settings: ResolutionConfig } | null; survivorship: SurvivorshipConfig | null; model: (Omit<ModelRow, 'id' | 'trained_at'> & { id: number; trained_at: string }) | null }>(
-    sql.resolutionContext(configHash(MATCH_CONFIG)),
-  );
-  const { resolution, survivorship, model } = rows[0];
+/** The context columns of sql.lockForPass, as they come back. */
+export interface ResolutionContextRow {
+  resolution: { matcher: MatcherName; settings: ResolutionConfig } | null;
+  survivorship: SurvivorshipConfig | null;
+  model: (Omit<ModelRow, 'id' | 'trained_at'> & { id: number; trained_at: string }) | null;
+}
+
+/** The hash of the matching configuration, which names the models trained for it. */
+export const MATCH_CONFIG_HASH = configHash(MATCH_CONFIG);
+
+export function resolutionContextOf({ resolution, survivorship, model }: ResolutionContextRow): ResolutionContext {
   return {
     settings: resolutionSettings(resolution ? { ...resolution.settings, matcher: resolution.matcher } : {}),
     survivorship: survivorship ?? {},
@@ -219,7 +225,7 @@ export async function trainAndStoreModel(client: PoolClient, settings: Resolutio
         : `${records.length} records, fewer than min_training_records (${settings.minTrainingRecords})`,
     };
   }
-  const { rows } = await client.query<{ id: string }>(sql.insertModel({ configHash: configHash(MATCH_CONFIG), kind, model: model.toJSON(), records: records.length, report }));
+  const { rows } = await client.query<{ id: string }>(sql.insertModel({ configHash: MATCH_CONFIG_HASH, kind, model: model.toJSON(), records: records.length, report }));
   return { id: Number(rows[0].id), kind, records: records.length, report };
 }
 
@@ -228,7 +234,7 @@ export async function trainAndStoreModel(client: PoolClient, settings: Resolutio
  * With `train: false` (explanations read through the API) nothing is trained: without a stored model, the prior (id null).
  */
 export async function currentModel(client: PoolClient, settings: ResolutionSettings, options: { train?: boolean; latest?: ModelRow | null } = {}): Promise<StoredModel> {
-  const hash = configHash(MATCH_CONFIG);
+  const hash = MATCH_CONFIG_HASH;
   const latest = async () =>
     (await client.query<ModelRow>({
       text: 'select id, kind, records, trained_at, current_database() as db from match_model where config_hash = $1 order by id desc limit 1',
@@ -551,11 +557,7 @@ export function probabilisticMatcher(settings: ResolutionSettings): Matcher {
     reviews.sort((x, y) => x.left - y.left || x.right - y.right);
     await pass?.claim?.(ids);
     if (reviews.length) await client.query(sql.upsertReviewItems(reviews));
-    const { rows: open } = await client.query<{ left: string; right: string }>(sql.openReviewItemsOf(ids));
-    const settled = open
-      .map((row): [number, number] => [Number(row.left), Number(row.right)])
-      .filter(([a, b]) => index.has(a) && index.has(b) && clustering.clusterOf[index.get(a)!] === clustering.clusterOf[index.get(b)!]);
-    if (settled.length) await client.query(sql.settleReviewItems(settled));
+    await client.query(sql.settleReviewItems(ids, [...clustering.clusterOf]));
 
     const groups = new Map<number, number[]>();
     ids.forEach((id, i) => {

@@ -14,9 +14,9 @@
  * that attribute (see sql.movePinsOnMerge); they override survivorship until withdrawn.
  */
 import type { Pool, PoolClient } from '../hub/db/database.js';
-import { appendChanges, type Change, type ChangeCause } from './change-log.js';
+import { changeRows, type Change, type ChangeCause } from './change-log.js';
 import { canonicalReaderOf, type CanonicalRow, type Claims, type Matcher, type MatchResult } from './matcher.js';
-import { configuredMatcher, loadResolutionContext, type ResolutionContext } from './probabilistic-matcher.js';
+import { configuredMatcher, MATCH_CONFIG_HASH, resolutionContextOf, type ResolutionContext, type ResolutionContextRow } from './probabilistic-matcher.js';
 import { changedAttributes, survive, type PinnedValue } from './survivorship.js';
 import type { SurvivorshipConfig } from '../openapi/generated/hub-config.gen.js';
 import { takesPartInResolution } from './match-keys.js';
@@ -49,15 +49,14 @@ export async function resolveRecords(
   touched: number[],
   cause: ChangeCause,
   matcher: Matcher = configuredMatcher,
-  options: { beforeChanges?: (result: ResolveResult) => Promise<void> } = {},
+  options: { afterWrites?: (result: ResolveResult) => Promise<void> } = {},
 ): Promise<ResolveResult> {
   const result: ResolveResult = { created: [], updated: [], merged: [], split: [], retired: [], involved: [] };
   if (touched.length === 0) return result;
-  // Settings and the model are read before the locks: a group waiting for them has them when its turn comes.
-  const context = await loadResolutionContext(client);
   const seed = [...new Set(touched)];
-  const { rows: locked } = await client.query<{ exclusive: boolean }>(sql.lockForPass(seed));
+  const { rows: locked } = await client.query<{ exclusive: boolean } & ResolutionContextRow>(sql.lockForPass(seed, MATCH_CONFIG_HASH));
   const { exclusive } = locked[0];
+  const context = resolutionContextOf(locked[0]);
   let read: PassRead | undefined;
   while (!read) {
     // Exclusively, nothing changes under the pass: it claims nothing.
@@ -72,14 +71,18 @@ export async function resolveRecords(
 
   const oldGoldens = [...new Set([...membership.values()].map((entry) => entry.goldenId))];
 
+  // A component keeping several golden records merges the others into the first; pins follow (sql.movePinsOnMerge).
+  const merges = participating.flatMap((_, index) => keptBy[index].slice(1).map((from) => ({ from, into: keptBy[index][0] })));
+  if (merges.length) await client.query(sql.movePinsOnMerge(merges));
+  // Ids for new golden records, in component order, so they follow the smallest record id.
+  const minted = keptBy.filter((kept, index) => kept.length === 0 && !revived.has(index)).length;
+  const pinned = participating.flatMap((_, index) => keptBy[index][0] ?? revived.get(index)?.id ?? []);
+  const { before, pins, newSeqs } = await readGoldens(client, oldGoldens, pinned, minted);
+
   const changes: Change[] = [];
   const assigned = new Map<number, string>();
   const componentOf = new Map<string, number[]>();
   const createdFrom = new Map<string, string[]>();
-  // Ids for new golden records, in component order, so they follow the smallest record id.
-  const minted = keptBy.filter((kept, index) => kept.length === 0 && !revived.has(index)).length;
-  const allocated = minted ? (await client.query<{ seq: string }>(sql.allocateGoldenSeqs(minted))).rows : [];
-  const newSeqs = allocated.map((row) => Number(row.seq)).sort((a, b) => a - b);
   const newGoldens: { id: string; seq: number; data: unknown; revived: boolean }[] = [];
   for (const [index, component] of participating.entries()) {
     const kept = keptBy[index];
@@ -104,18 +107,13 @@ export async function resolveRecords(
     for (const id of component) assigned.set(id, goldenId);
   }
 
-  const merges = changes.filter((change) => change.kind === 'merged').map((change) => ({ from: change.goldenId, into: String(change.detail!.into) }));
   const mergedInto = new Map<string, string[]>();
   for (const merge of merges) mergedInto.set(merge.into, [...(mergedInto.get(merge.into) ?? []), merge.from]);
-  if (merges.length) await client.query(sql.movePinsOnMerge(merges));
-  const pins = await activePins(client, [...componentOf.keys()]);
   const organisations = await resolveOrganisations(client, everyone, canonical, { recluster: exclusive });
   const rules = context.survivorship;
 
   // Survivorship in memory first, so each golden record is written once, with its values.
-  const { rows: goldenRows } = await client.query<{ id: string; data: Record<string, unknown> }>(sql.goldenRecords(oldGoldens));
-  const before = new Map(goldenRows.map((row) => [row.id, row.data]));
-  const lineage: Parameters<typeof sql.replaceLineage>[1] = [];
+  const lineage: sql.LineageRow[] = [];
   const updatedGoldens: { id: string; data: unknown }[] = [];
   const newById = new Map(newGoldens.map((golden) => [golden.id, golden]));
   for (const [goldenId, members] of [...componentOf].sort(([a], [b]) => (a < b ? -1 : 1))) {
@@ -148,23 +146,6 @@ export async function resolveRecords(
   const mergedAway = new Set(result.merged);
   const retired = oldGoldens.filter((goldenId) => !componentOf.has(goldenId) && !mergedAway.has(goldenId));
 
-  // Statements with nothing to write are not sent: a pass of one record needs few of them.
-  const inserted = newGoldens.filter((golden) => !golden.revived);
-  const revivedNow = newGoldens.filter((golden) => golden.revived);
-  if (inserted.length) await client.query(sql.insertGoldenRecords(inserted));
-  if (revivedNow.length) await client.query(sql.reviveGoldenRecords(revivedNow));
-  for (const merge of merges) await client.query(sql.markMerged(merge.from, merge.into));
-  if (retired.length) await client.query(sql.markRetired(retired));
-  if (updatedGoldens.length) await client.query(sql.saveGoldenRecords(updatedGoldens));
-
-  // Membership rows: close the ones that change, open the new ones with what linked each record.
-  const moving = everyone.filter((id) => membership.get(id)?.goldenId !== assigned.get(id));
-  if (moving.some((id) => membership.has(id))) await client.query(sql.closeMemberships(moving));
-  const joining = moving.filter((id) => assigned.has(id));
-  if (joining.length) await client.query(sql.openMemberships(joining, joining.map((id) => assigned.get(id)!), joining.map((id) => details?.get(id) ?? { rule: 'shared_key', links: links.get(id) ?? [] })));
-
-  if (oldGoldens.length || lineage.length) await client.query(sql.replaceLineage(oldGoldens, lineage));
-
   // Old golden records that lost members to new ones were split; those left empty are retired.
   for (const goldenId of retired) {
     result.retired.push(goldenId);
@@ -184,10 +165,29 @@ export async function resolveRecords(
       changes.push({ goldenId: id, kind: 'updated', changed: ['organisation_id'] });
     }
   }
+
+  // Membership rows: close the ones that change, open the new ones with what linked each record.
+  const moving = everyone.filter((id) => membership.get(id)?.goldenId !== assigned.get(id));
+  const joining = moving.filter((id) => assigned.has(id));
+  // One statement writes it all; the change log's counter in it stays locked until commit, as every pass takes it.
+  await client.query(
+    sql.writePass({
+      inserted: newGoldens.filter((golden) => !golden.revived),
+      changed: [
+        ...newGoldens.filter((golden) => golden.revived).map((golden) => ({ id: golden.id, status: 'active' as const, mergedInto: null, data: golden.data })),
+        ...updatedGoldens.map((golden) => ({ id: golden.id, status: 'active' as const, mergedInto: null, data: golden.data })),
+        ...merges.map((merge) => ({ id: merge.from, status: 'merged' as const, mergedInto: merge.into, data: {} })),
+        ...retired.map((id) => ({ id, status: 'retired' as const, mergedInto: null, data: {} })),
+      ],
+      leaving: moving.filter((id) => membership.has(id)),
+      joining: joining.map((id) => ({ id, goldenId: assigned.get(id)!, detail: details?.get(id) ?? { rule: 'shared_key', links: links.get(id) ?? [] } })),
+      lineageOf: oldGoldens,
+      lineage,
+      changes: changeRows(changes, cause),
+    }),
+  );
   result.involved = [...new Set(seed.flatMap((id) => [membership.get(id)?.goldenId, assigned.get(id)]).filter((id): id is string => Boolean(id)))];
-  await options.beforeChanges?.(result);
-  // Last: the change log's counter stays locked until commit, and every pass takes it.
-  await appendChanges(client, changes, cause);
+  await options.afterWrites?.(result);
   return result;
 }
 
@@ -210,35 +210,42 @@ interface PassRead {
 class ClustersChanged extends Error {}
 
 /**
- * The claims of one attempt to read a pass (see sql.claimClusters): claims the golden records of `ids` and `goldenIds`
- * not claimed yet and answers the current memberships of `ids`; throws ClustersChanged when one was changed by another
- * pass since `snapshot`. Without a snapshot (an exclusive pass) it only reads memberships.
+ * The claims of one attempt to read a pass (see sql.claimClusters): `claim` claims the golden records of `ids` and
+ * `goldenIds` not claimed yet and answers the current memberships of `ids`; it throws ClustersChanged when one was
+ * changed by another pass since `snapshot`. Without a snapshot (an exclusive pass) it only reads memberships.
+ * `previous`: for the records read so far, the merged-away golden record each last left (see revivedGoldens).
  */
-function claimsOf(client: PoolClient, snapshot: string | null): Claims {
+function claimsOf(client: PoolClient, snapshot: string | null): { claim: Claims; previous: Map<number, { id: string; seq: number }> } {
   const membership = new Map<number, Membership>();
+  const previous = new Map<number, { id: string; seq: number }>();
   const read = new Set<number>();
   const claimed = new Set<string>();
-  return async (ids, goldenIds = []) => {
+  const claim: Claims = async (ids, goldenIds = []) => {
     const unread = [...new Set(ids.filter((id) => !read.has(id)))];
     const unclaimed = snapshot === null ? [] : [...new Set(goldenIds.filter((id) => !claimed.has(id)))];
     if (unread.length || unclaimed.length) {
-      const { rows } = await client.query<{ tag: 'member' | 'stale'; id: string; golden_id: string; seq: string }>(
+      const { rows } = await client.query<{ tag: 'member' | 'previous' | 'stale'; id: string; golden_id: string; seq: string }>(
         snapshot === null ? sql.currentMemberships(unread) : sql.claimClusters(unread, unclaimed, snapshot),
       );
       if (rows.some((row) => row.tag === 'stale')) throw new ClustersChanged();
       for (const id of unread) read.add(id);
       for (const id of unclaimed) claimed.add(id);
       for (const row of rows) {
+        if (row.tag === 'previous') {
+          previous.set(Number(row.id), { id: row.golden_id, seq: Number(row.seq) });
+          continue;
+        }
         membership.set(Number(row.id), { goldenId: row.golden_id, seq: Number(row.seq) });
         claimed.add(row.golden_id);
       }
     }
     return new Map(ids.flatMap((id) => (membership.has(id) ? [[id, membership.get(id)!] as const] : [])));
   };
+  return { claim, previous };
 }
 
 /** Matches the seeds, claims the golden records of everything reached and reads what the pass writes from. */
-async function readPass(client: PoolClient, seed: number[], matcher: Matcher, context: ResolutionContext, claim: Claims): Promise<PassRead> {
+async function readPass(client: PoolClient, seed: number[], matcher: Matcher, context: ResolutionContext, { claim, previous }: ReturnType<typeof claimsOf>): Promise<PassRead> {
   const readCanonical = canonicalReaderOf(client);
   const { components, links, details } = await matcher(client, seed, { canonical: readCanonical, context, claim });
   const allIds = components.flat();
@@ -254,22 +261,19 @@ async function readPass(client: PoolClient, seed: number[], matcher: Matcher, co
     const current = membership.get(id);
     return current && { id: current.goldenId, seq: current.seq };
   }).map((kept) => kept.map((cluster) => cluster.id));
-  const revived = await revivedGoldens(client, participating, keptBy);
+  const revived = revivedGoldens(participating, keptBy, previous);
   await claim([], [...revived.values()].map((golden) => golden.id));
   return { canonical, membership, everyone, participating, keptBy, revived, links, details };
 }
 
 /**
  * A component that keeps no current golden record takes back the id its members had before they were merged
- * away, if they had one (most members, then the oldest): undoing a merge, or a record leaving again, restores
- * the customer id other systems already stored instead of minting a new one.
+ * away, if they had one (`previous`; most members, then the oldest): undoing a merge, or a record leaving again,
+ * restores the customer id other systems already stored instead of minting a new one.
  */
-async function revivedGoldens(client: PoolClient, components: number[][], keptBy: string[][]): Promise<Map<number, { id: string; seq: number }>> {
+function revivedGoldens(components: number[][], keptBy: string[][], previous: Map<number, { id: string; seq: number }>): Map<number, { id: string; seq: number }> {
   const orphans = components.map((component, index) => ({ component, index })).filter(({ index }) => keptBy[index].length === 0);
   const revived = new Map<number, { id: string; seq: number }>();
-  if (orphans.length === 0) return revived;
-  const { rows } = await client.query<{ raw_record_id: string; golden_id: string; seq: string }>(sql.previousMergedGoldens(orphans.flatMap(({ component }) => component)));
-  const previous = new Map(rows.map((row) => [Number(row.raw_record_id), { id: row.golden_id, seq: Number(row.seq) }]));
   const taken = new Set<string>();
   for (const { component, index } of orphans) {
     const counts = new Map<string, { cluster: { id: string; seq: number }; count: number }>();
@@ -284,17 +288,25 @@ async function revivedGoldens(client: PoolClient, components: number[][], keptBy
   return revived;
 }
 
-async function activePins(client: PoolClient, goldenIds: string[]): Promise<Map<string, PinnedValue[]>> {
+/** The current data of `goldenIds`, the active pins of `pinnedIds` and `minted` new golden record numbers (sql.passGoldens). */
+async function readGoldens(client: PoolClient, goldenIds: string[], pinnedIds: string[], minted: number) {
+  const before = new Map<string, Record<string, unknown>>();
   const pins = new Map<string, PinnedValue[]>();
-  if (goldenIds.length === 0) return pins;
-  const { rows } = await client.query<{ id: string; golden_id: string; attribute: string; value: unknown; created_at: Date }>(sql.activePins(goldenIds));
+  const newSeqs: number[] = [];
+  const { rows } = await client.query<{ tag: 'golden' | 'pin' | 'seq'; id: string; golden_id: string; attribute: string; value: Record<string, unknown>; created_at: Date }>(
+    sql.passGoldens(goldenIds, pinnedIds, minted),
+  );
   for (const row of rows) {
-    const ofGolden = pins.get(row.golden_id) ?? [];
-    // Rows come newest first per attribute: should two pins of one attribute be active, the newest counts.
-    if (!ofGolden.some((pin) => pin.attribute === row.attribute)) ofGolden.push({ id: Number(row.id), attribute: row.attribute, value: row.value, createdAt: row.created_at });
-    pins.set(row.golden_id, ofGolden);
+    if (row.tag === 'golden') before.set(row.golden_id, row.value);
+    else if (row.tag === 'seq') newSeqs.push(Number(row.id));
+    else {
+      const ofGolden = pins.get(row.golden_id) ?? [];
+      // Rows come newest first per attribute: should two pins of one attribute be active, the newest counts.
+      if (!ofGolden.some((pin) => pin.attribute === row.attribute)) ofGolden.push({ id: Number(row.id), attribute: row.attribute, value: row.value, createdAt: row.created_at });
+      pins.set(row.golden_id, ofGolden);
+    }
   }
-  return pins;
+  return { before, pins, newSeqs: newSeqs.sort((a, b) => a - b) };
 }
 
 /** Stores hub.config.yaml `resolution.survivorship` where every process's resolver reads it (called at boot). */

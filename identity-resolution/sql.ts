@@ -1,6 +1,7 @@
 /** Every SQL statement of identity resolution, as named functions returning {text, values}. */
 import type { Statement } from '../hub/db/database.js';
 import { GOLDEN_ID_SCHEME } from './match-keys.js';
+import type { Candidate } from './survivorship.js';
 
 /**
  * The resolution lock. Resolution passes hold it shared and run side by side, each locking the keys of its own records
@@ -18,6 +19,15 @@ export const KEY_LOCKS = 7_301_003;
  */
 export const MAX_KEY_LOCKS = 2_000;
 
+/**
+ * A pass over at most this many records runs its statements on generic plans (plan_cache_mode, for the rest of its
+ * transaction): PostgreSQL would otherwise plan each of them again on every pass, and planning took a third of
+ * the database's time in a pass of one record (the search step alone about 1.2 ms). Larger passes, such as a sync's
+ * pages, keep plans made for their arrays (bench/ingest.ts: a generic plan made passes of 100 records a third slower
+ * and bulk ingest 40 % slower; passes of 50 were 10 % faster).
+ */
+export const MAX_GENERIC_PLAN_SEEDS = 50;
+
 export const lockResolution = (): Statement => ({ text: 'select pg_advisory_xact_lock($1)', values: [RESOLVE_LOCK] });
 
 /**
@@ -25,8 +35,10 @@ export const lockResolution = (): Statement => ({ text: 'select pg_advisory_xact
  * the seeds, in hash order (two passes whose records could be each other's candidates or share a rule key take turns,
  * and the later one sees the earlier one's records). Exclusive instead when a seed has an organisation part, or had
  * one (organisations re-cluster across customers), or when the seeds hold more than MAX_KEY_LOCKS keys.
+ * In the same round trip, what the pass reads before it starts (resolutionContextColumns, of the matching configuration
+ * `configHash`), and the plans its statements use (MAX_GENERIC_PLAN_SEEDS).
  */
-export const lockForPass = (seeds: number[]): Statement => ({
+export const lockForPass = (seeds: number[], configHash: string): Statement => ({
   text: `with keys as (
            select distinct hashtext(key) as hash from (
              select key from block_key where raw_record_id = any($1::bigint[])
@@ -39,9 +51,12 @@ export const lockForPass = (seeds: number[]): Statement => ({
          global as (
            select exclusive, case when exclusive then pg_advisory_xact_lock($2) else pg_advisory_xact_lock_shared($2) end as locked from mode)
          select (select exclusive from global) as exclusive,
-                (select count(pg_advisory_xact_lock($3, hash)) from (select hash from keys where not (select exclusive from global) order by hash) ordered)::int as keys`,
+                (select count(pg_advisory_xact_lock($3, hash)) from (select hash from keys where not (select exclusive from global) order by hash) ordered)::int as keys,
+                ${resolutionContextColumns('$5')},
+                set_config('plan_cache_mode', case when cardinality($1::bigint[]) <= $6 then 'force_generic_plan'
+                                                   else (select reset_val from pg_settings where name = 'plan_cache_mode') end, true) as plan_cache_mode`,
   name: 'hub_lock_for_pass',
-  values: [seeds, RESOLVE_LOCK, KEY_LOCKS, MAX_KEY_LOCKS],
+  values: [seeds, RESOLVE_LOCK, KEY_LOCKS, MAX_KEY_LOCKS, configHash, MAX_GENERIC_PLAN_SEEDS],
 });
 
 /** Where a pass starts reading from: a claimant whose transaction this snapshot does not see changed a cluster since. */
@@ -49,8 +64,8 @@ export const currentSnapshot = (): Statement => ({ text: 'select pg_current_snap
 
 /**
  * Claims the golden records of `ids` and `goldenIds` for this transaction, in id order (cluster_claim,
- * 0018_cluster_claims.sql), and reads the current memberships of `ids`. `stale` rows: the golden records another
- * transaction claimed that `snapshot` does not see, so what was read of them may be out of date.
+ * 0018_cluster_claims.sql), and reads the memberships of `ids` (as currentMemberships). `stale` rows: the golden
+ * records another transaction claimed that `snapshot` does not see, so what was read of them may be out of date.
  */
 export const claimClusters = (ids: number[], goldenIds: string[], snapshot: string): Statement => ({
   text: `with member as (${currentMembershipsOf('$1')}),
@@ -62,7 +77,9 @@ export const claimClusters = (ids: number[], goldenIds: string[], snapshot: stri
          select 'stale' as tag, null::bigint as id, golden_id, null::bigint as seq from claimed
            where previous <> pg_current_xact_id() and not pg_visible_in_snapshot(previous, $3::pg_snapshot)
          union all
-         select 'member', id, golden_id, seq from member`,
+         select 'member', id, golden_id, seq from member
+         union all
+         ${previousMergedOf('$1')}`,
   name: 'hub_claim_clusters',
   values: [ids, goldenIds, snapshot],
 });
@@ -141,108 +158,120 @@ export const canonicalRecords = (ids: number[]): Statement => ({
 const currentMembershipsOf = (ids: string) => `select m.raw_record_id as id, m.golden_id, g.seq from cluster_membership m join golden_record g on g.id = m.golden_id
            where m.valid_to is null and m.raw_record_id = any(${ids}::bigint[])`;
 
+/**
+ * The memberships of `ids`: `member` rows, the current golden record of a record; `previous` rows, the golden record a
+ * record last left if that one was merged away since, which a split-off component may take back (resolve.ts).
+ */
 export const currentMemberships = (ids: number[]): Statement => ({
-  text: currentMembershipsOf('$1'),
+  text: `select 'member' as tag, id, golden_id, seq from (${currentMembershipsOf('$1')}) m union all ${previousMergedOf('$1')}`,
   name: 'hub_current_memberships',
   values: [ids],
 });
 
-export const goldenRecords = (ids: string[]): Statement => ({
-  text: 'select id, seq, status, data from golden_record where id = any($1::text[]) for update',
-  name: 'hub_golden_records',
-  values: [ids],
+/**
+ * What a pass reads of the golden records it writes, in one round trip; `tag` says what a row is:
+ * - `golden`: a current golden record of `goldenIds` (id, value: its data), locked, as the pass rewrites it;
+ * - `pin`: an active steward pin of a golden record of `pinnedIds` (id, golden_id, attribute, value, created_at),
+ *   newest first per golden record and attribute;
+ * - `seq`: one of `minted` new golden record numbers (id).
+ */
+export const passGoldens = (goldenIds: string[], pinnedIds: string[], minted: number): Statement => ({
+  text: `with golden as (select id, data from golden_record where id = any($1::text[]) for update)
+         select 'golden' as tag, null::bigint as id, id as golden_id, null as attribute, data as value, null::timestamptz as created_at from golden
+         union all
+         select 'pin', id, golden_id, attribute, value, created_at from pinned_value where golden_id = any($2::text[]) and withdrawn_at is null
+         union all
+         select 'seq', nextval('golden_record_seq'), null, null, null, null from generate_series(1, $3)
+         order by tag, golden_id, attribute, created_at desc, id desc`,
+  name: 'hub_pass_goldens',
+  values: [goldenIds, pinnedIds, minted],
 });
 
-export const allocateGoldenSeqs = (count: number): Statement => ({
-  text: "select nextval('golden_record_seq') as seq from generate_series(1, $1)",
-  name: 'hub_allocate_golden_seqs',
-  values: [count],
-});
+/** A lineage row: a value one golden record's attribute had to choose from. */
+export type LineageRow = Candidate & { goldenId: string };
 
-export const insertGoldenRecords = (rows: { id: string; seq: number; data: unknown }[]): Statement => ({
-  text: `insert into golden_record (id, seq, data) select * from unnest($1::text[], $2::bigint[], $3::jsonb[])`,
-  name: 'hub_insert_golden_records',
-  values: [rows.map((row) => row.id), rows.map((row) => row.seq), rows.map((row) => JSON.stringify(row.data))],
-});
-
-/** Golden records merged away since `ids` last belonged to them: what a split-off component may take back. */
-export const previousMergedGoldens = (ids: number[]): Statement => ({
-  text: `select last.raw_record_id, g.id as golden_id, g.seq
-         from (select distinct on (raw_record_id) raw_record_id, golden_id from cluster_membership
-               where raw_record_id = any($1::bigint[]) and valid_to is not null
-               order by raw_record_id, valid_to desc, id desc) last
-         join golden_record g on g.id = last.golden_id and g.status = 'merged'`,
-  name: 'hub_previous_merged_goldens',
-  values: [ids],
-});
-
-export const reviveGoldenRecords = (rows: { id: string; data: unknown }[]): Statement => ({
-  text: `update golden_record g set status = 'active', merged_into = null, data = r.data, updated_at = now()
-         from unnest($1::text[], $2::jsonb[]) as r (id, data) where g.id = r.id`,
-  values: [rows.map((row) => row.id), rows.map((row) => JSON.stringify(row.data))],
-});
-
-export const closeMemberships = (ids: number[]): Statement => ({
-  text: 'update cluster_membership set valid_to = now() where valid_to is null and raw_record_id = any($1::bigint[])',
-  name: 'hub_close_memberships',
-  values: [ids],
-});
-
-export const openMemberships = (ids: number[], goldenIds: string[], details: unknown[]): Statement => ({
-  text: `insert into cluster_membership (raw_record_id, golden_id, cause, detail)
-         select id, golden_id, 'rule', detail from unnest($1::bigint[], $2::text[], $3::jsonb[]) as t(id, golden_id, detail)`,
-  name: 'hub_open_memberships',
-  values: [ids, goldenIds, details.map((detail) => JSON.stringify(detail))],
-});
-
-export const saveGoldenRecords = (rows: { id: string; data: unknown }[]): Statement => ({
-  text: `update golden_record g set data = t.data, status = 'active', merged_into = null, updated_at = now()
-         from unnest($1::text[], $2::jsonb[]) as t(id, data) where g.id = t.id`,
-  name: 'hub_save_golden_records',
-  values: [rows.map((row) => row.id), rows.map((row) => JSON.stringify(row.data))],
-});
-
-export const markMerged = (id: string, into: string): Statement => ({
-  text: "update golden_record set status = 'merged', merged_into = $2, data = '{}', updated_at = now() where id = $1",
-  values: [id, into],
-});
-
-export const markRetired = (ids: string[]): Statement => ({
-  text: "update golden_record set status = 'retired', data = '{}', updated_at = now() where id = any($1::text[])",
-  values: [ids],
-});
+/** What a pass writes (resolve.ts), in one statement (writePass). */
+export interface PassWrites {
+  /** New golden records. */
+  inserted: { id: string; seq: number; data: unknown }[];
+  /** Golden records whose status or data change: kept or revived (active), merged (into another) or retired. */
+  changed: { id: string; status: 'active' | 'merged' | 'retired'; mergedInto: string | null; data: unknown }[];
+  /** Records whose current membership ends. */
+  leaving: number[];
+  /** Records joining a golden record, with what linked them. */
+  joining: { id: number; goldenId: string; detail: unknown }[];
+  /** The golden records whose lineage is replaced by `lineage`: rows no longer there are deleted, new ones inserted, the rest left alone. */
+  lineageOf: string[];
+  lineage: LineageRow[];
+  changes: ChangeRow[];
+}
 
 /**
- * Replaces the lineage of golden records (`replaced`: those that had some) with `rows`: rows no longer there are deleted,
- * rows not there yet are inserted, and rows that stay are left as they are. A record joining a customer of three
- * records writes its own values and the flags that moved, not the customer's whole lineage again.
+ * Everything a pass writes, in one round trip: golden records, memberships, lineage and change rows (as appendChangeRows).
+ * Each part runs when the final select first reads it, from left to right: the change log's counter, which stays locked
+ * until commit, last. A record has one current membership (cluster_membership_current), so the joining rows are
+ * inserted once the leaving ones are closed: `joined` reads `left_cluster` first (an uncorrelated subquery runs before
+ * the first row).
+ * Lineage: a record joining a customer of three records writes its own values and the flags that moved, not the
+ * customer's whole lineage again.
  */
-export const replaceLineage = (
-  replaced: string[],
-  rows: { goldenId: string; attribute: string; value: unknown; rawRecordId: number | null; source: string; observedAt: Date; survived: boolean; rule?: string; pinnedValueId?: number }[],
-): Statement => ({
-  text: `with wanted as (
-           select * from unnest($1::text[], $2::text[], $3::jsonb[], $4::bigint[], $5::text[], $6::timestamptz[], $7::boolean[], $8::text[], $9::bigint[])
+export const writePass = (pass: PassWrites): Statement => ({
+  text: `with ${changeRowsCtes('$22', '$23', '$24', '$25', '$26', '$27', '$28')},
+         inserted as (insert into golden_record (id, seq, data) select * from unnest($1::text[], $2::bigint[], $3::jsonb[]) returning 1),
+         changed as (
+           update golden_record g set status = t.status, merged_into = t.merged_into, data = t.data, updated_at = now()
+           from unnest($4::text[], $5::text[], $6::text[], $7::jsonb[]) as t(id, status, merged_into, data) where g.id = t.id returning 1),
+         left_cluster as (update cluster_membership set valid_to = now() where valid_to is null and raw_record_id = any($8::bigint[]) returning 1),
+         joined as (
+           insert into cluster_membership (raw_record_id, golden_id, cause, detail)
+           select id, golden_id, 'rule', detail from unnest($9::bigint[], $10::text[], $11::jsonb[]) as t(id, golden_id, detail)
+           where (select count(*) from left_cluster) >= 0 returning 1),
+         wanted as (
+           select * from unnest($12::text[], $13::text[], $14::jsonb[], $15::bigint[], $16::text[], $17::timestamptz[], $18::boolean[], $19::text[], $20::bigint[])
              as t(golden_id, attribute, value, raw_record_id, source, observed_at, survived, rule, pinned_value_id)),
          gone as (
-           delete from attribute_lineage l where l.golden_id = any($10::text[])
-             and not exists (select 1 from wanted w where ${sameLineage('w', 'l')}))
-         insert into attribute_lineage (golden_id, attribute, value, raw_record_id, source, observed_at, survived, rule, pinned_value_id)
-         select * from wanted w where not exists (select 1 from attribute_lineage l where ${sameLineage('w', 'l')})`,
-  name: 'hub_replace_lineage',
+           delete from attribute_lineage l where l.golden_id = any($21::text[])
+             and not exists (select 1 from wanted w where ${sameLineage('w', 'l')}) returning 1),
+         lineage as (
+           insert into attribute_lineage (golden_id, attribute, value, raw_record_id, source, observed_at, survived, rule, pinned_value_id)
+           select * from wanted w where not exists (select 1 from attribute_lineage l where ${sameLineage('w', 'l')}) returning 1)
+         -- In this order: the change log's counter last (appended).
+         select (select count(*) from inserted) + (select count(*) from changed) + (select count(*) from joined) + (select count(*) from gone)
+                + (select count(*) from lineage) + (select count(*) from appended) as written`,
+  name: 'hub_write_pass',
   values: [
-    rows.map((row) => row.goldenId),
-    rows.map((row) => row.attribute),
-    rows.map((row) => JSON.stringify(row.value)),
-    rows.map((row) => row.rawRecordId),
-    rows.map((row) => row.source),
-    rows.map((row) => row.observedAt),
-    rows.map((row) => row.survived),
-    rows.map((row) => row.rule ?? null),
-    rows.map((row) => row.pinnedValueId ?? null),
-    replaced,
+    pass.inserted.map((row) => row.id),
+    pass.inserted.map((row) => row.seq),
+    pass.inserted.map((row) => JSON.stringify(row.data)),
+    pass.changed.map((row) => row.id),
+    pass.changed.map((row) => row.status),
+    pass.changed.map((row) => row.mergedInto),
+    pass.changed.map((row) => JSON.stringify(row.data)),
+    pass.leaving,
+    pass.joining.map((row) => row.id),
+    pass.joining.map((row) => row.goldenId),
+    pass.joining.map((row) => JSON.stringify(row.detail)),
+    pass.lineage.map((row) => row.goldenId),
+    pass.lineage.map((row) => row.attribute),
+    pass.lineage.map((row) => JSON.stringify(row.value)),
+    pass.lineage.map((row) => row.rawRecordId),
+    pass.lineage.map((row) => row.source),
+    pass.lineage.map((row) => row.observedAt),
+    pass.lineage.map((row) => row.survived),
+    pass.lineage.map((row) => row.rule ?? null),
+    pass.lineage.map((row) => row.pinnedValueId ?? null),
+    pass.lineageOf,
+    ...changeRowValues(pass.changes),
   ],
 });
+
+/** `previous` rows of currentMemberships for the bigint[] parameter `ids`. */
+const previousMergedOf = (ids: string) =>
+  `select 'previous', last.raw_record_id, g.id, g.seq
+   from (select distinct on (raw_record_id) raw_record_id, golden_id from cluster_membership
+         where raw_record_id = any(${ids}::bigint[]) and valid_to is not null
+         order by raw_record_id, valid_to desc, id desc) last
+   join golden_record g on g.id = last.golden_id and g.status = 'merged'`;
 
 /** Two lineage rows alike in every column (the nullable ones compared with `is not distinct from`). */
 const sameLineage = (x: string, y: string) =>
@@ -251,14 +280,6 @@ const sameLineage = (x: string, y: string) =>
    and ${y}.rule is not distinct from ${x}.rule and ${y}.pinned_value_id is not distinct from ${x}.pinned_value_id`;
 
 // --- Survivorship (survivorship.ts; tables of 0012_organisations.sql) ---
-
-/** The active steward pins of golden records. */
-export const activePins = (goldenIds: string[]): Statement => ({
-  text: `select id, golden_id, attribute, value, created_at from pinned_value
-         where golden_id = any($1::text[]) and withdrawn_at is null order by golden_id, attribute, created_at desc, id desc`,
-  name: 'hub_active_pins',
-  values: [goldenIds],
-});
 
 /**
  * Pins follow a merge: an active pin of a merged-away golden record moves to the survivor unless the survivor
@@ -280,46 +301,59 @@ export const saveSurvivorshipSetting = (rules: unknown): Statement => ({
   values: [JSON.stringify(rules)],
 });
 
-/** Reserves `count` change-log positions. The counter row stays locked until commit, so positions follow commit order. */
 /**
  * Appends changes at the next positions of the change log: the counter row is raised by their number in the same
  * statement (and stays locked until commit, so positions follow commit order); the n-th change gets the n-th position.
  */
-export const appendChangeRows = (
-  rows: { goldenId: string; kind: string; changed: string[]; detail: unknown; cause: string; causeId: string | null; actor: string }[],
-): Statement => ({
-  text: `with reserved as (update change_log_counter set position = position + cardinality($1::text[]) returning position)
-         insert into change_log (position, golden_id, kind, changed, detail, cause, cause_id, actor)
-         select reserved.position - cardinality($1::text[]) + t.n, t.golden_id, t.kind, t.changed, t.detail, t.cause, t.cause_id, t.actor
-         from reserved, unnest($1::text[], $2::text[], $3::jsonb[], $4::jsonb[], $5::text[], $6::text[], $7::text[])
-           with ordinality as t(golden_id, kind, changed, detail, cause, cause_id, actor, n)`,
+export const appendChangeRows = (rows: ChangeRow[]): Statement => ({
+  text: `with ${changeRowsCtes('$1', '$2', '$3', '$4', '$5', '$6', '$7')} select count(*) from appended`,
   name: 'hub_append_change_rows',
-  values: [
-    rows.map((row) => row.goldenId),
-    rows.map((row) => row.kind),
-    rows.map((row) => JSON.stringify(row.changed)),
-    rows.map((row) => JSON.stringify(row.detail)),
-    rows.map((row) => row.cause),
-    rows.map((row) => row.causeId),
-    rows.map((row) => row.actor),
-  ],
+  values: changeRowValues(rows),
 });
+
+export interface ChangeRow {
+  goldenId: string;
+  kind: string;
+  changed: string[];
+  detail: unknown;
+  cause: string;
+  causeId: string | null;
+  actor: string;
+}
+
+/** appendChangeRows' common table expressions (`reserved`, `appended`), its parameters at the given placeholders; none reserved for no rows. */
+const changeRowsCtes = (goldenIds: string, kinds: string, changed: string, details: string, causes: string, causeIds: string, actors: string) =>
+  `reserved as (update change_log_counter set position = position + cardinality(${goldenIds}::text[]) where cardinality(${goldenIds}::text[]) > 0 returning position),
+   appended as (
+     insert into change_log (position, golden_id, kind, changed, detail, cause, cause_id, actor)
+     select reserved.position - cardinality(${goldenIds}::text[]) + t.n, t.golden_id, t.kind, t.changed, t.detail, t.cause, t.cause_id, t.actor
+     from reserved, unnest(${goldenIds}::text[], ${kinds}::text[], ${changed}::jsonb[], ${details}::jsonb[], ${causes}::text[], ${causeIds}::text[], ${actors}::text[])
+       with ordinality as t(golden_id, kind, changed, detail, cause, cause_id, actor, n)
+     returning 1)`;
+
+const changeRowValues = (rows: ChangeRow[]) => [
+  rows.map((row) => row.goldenId),
+  rows.map((row) => row.kind),
+  rows.map((row) => JSON.stringify(row.changed)),
+  rows.map((row) => JSON.stringify(row.detail)),
+  rows.map((row) => row.cause),
+  rows.map((row) => row.causeId),
+  rows.map((row) => row.actor),
+];
+
 // --- Probabilistic matching (probabilistic-matcher.ts, tables of 0008_matching.sql) ---
 
 export const resolutionSetting = (): Statement => ({ text: 'select matcher, settings from resolution_setting', values: [] });
 
 /**
- * What a resolution pass reads before it starts, in one round trip: the matcher and its settings, the survivorship
- * rules, and the newest model of the matching configuration (`configHash`); each null when none is stored.
+ * What a resolution pass reads before it starts (with its locks, lockForPass): the matcher and its settings, the
+ * survivorship rules, and the newest model of the matching configuration (`configHash`); each null when none is stored.
  */
-export const resolutionContext = (configHash: string): Statement => ({
-  text: `select (select json_build_object('matcher', matcher, 'settings', settings) from resolution_setting) as resolution,
-                (select rules from survivorship_setting) as survivorship,
-                (select json_build_object('id', id, 'kind', kind, 'records', records, 'trained_at', trained_at, 'db', current_database())
-                 from match_model where config_hash = $1 order by id desc limit 1) as model`,
-  name: 'hub_resolution_context',
-  values: [configHash],
-});
+const resolutionContextColumns = (configHash: string) =>
+  `(select json_build_object('matcher', matcher, 'settings', settings) from resolution_setting) as resolution,
+   (select rules from survivorship_setting) as survivorship,
+   (select json_build_object('id', id, 'kind', kind, 'records', records, 'trained_at', trained_at, 'db', current_database())
+    from match_model where config_hash = ${configHash} order by id desc limit 1) as model`;
 
 export const saveResolutionSetting = (matcher: string, settings: unknown): Statement => ({
   text: `insert into resolution_setting (id, matcher, settings) values (true, $1, $2)
@@ -451,18 +485,17 @@ export const upsertReviewItems = (rows: { left: number; right: number; probabili
   ],
 });
 
-/** Open review items between records now in one cluster are settled. */
-export const settleReviewItems = (pairs: [number, number][]): Statement => ({
-  text: `update review_item r set status = 'settled', updated_at = now() from unnest($1::bigint[], $2::bigint[]) as t(l, r2)
-         where r.left_raw_record_id = t.l and r.right_raw_record_id = t.r2 and r.status = 'open'`,
-  values: [pairs.map((pair) => pair[0]), pairs.map((pair) => pair[1])],
-});
-
-export const openReviewItemsOf = (ids: number[]): Statement => ({
-  text: `select left_raw_record_id as left, right_raw_record_id as right from review_item
-         where status = 'open' and (left_raw_record_id = any($1::bigint[]) or right_raw_record_id = any($1::bigint[]))`,
-  name: 'hub_open_review_items_of',
-  values: [ids],
+/**
+ * Open review items between two records of `ids` that are now in one cluster (`clusters`, per record) are settled.
+ * The pairs are found from the review items of each record, not from every pair of `ids`.
+ */
+export const settleReviewItems = (ids: number[], clusters: number[]): Statement => ({
+  text: `with cluster as (select * from unnest($1::bigint[], $2::int[]) as t(id, cluster))
+         update review_item r set status = 'settled', updated_at = now()
+         from cluster a, cluster b
+         where r.left_raw_record_id = a.id and r.right_raw_record_id = b.id and a.cluster = b.cluster and r.status = 'open'`,
+  name: 'hub_settle_review_items',
+  values: [ids, clusters],
 });
 
 // --- Organisations (organisations.ts; tables of 0012_organisations.sql) ---

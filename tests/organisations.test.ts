@@ -81,6 +81,16 @@ describe('organisations in resolution', () => {
     expect((await get(`/v1/customers/${await goldenOf(db.pool, 'crm', 'c1')}`)).body.attributes.organisation_id).toBe(havel);
   });
 
+  it('keeps the organisation of a customer when a record without a company joins it', async () => {
+    await ingest(db.pool, 'crm', [{ id: 'c9', email: 'ida@spreewerk.de', given: 'Ida', family: 'Lenz', company: 'Spreewerk GmbH', updated: '2025-01-01T10:00:00Z' }]);
+    const spreewerk = await organisationOf('crm', 'c9');
+    expect(spreewerk).toMatch(/^org_\d+$/);
+    // The shop's record names no company: its pass does not re-cluster organisations, yet the customer keeps its link.
+    await ingest(db.pool, 'shop', [{ id: 's9', email: 'ida@spreewerk.de', given: 'Ida', family: 'Lenz', updated: '2025-02-01T10:00:00Z' }]);
+    expect(await goldenOf(db.pool, 'shop', 's9')).toBe(await goldenOf(db.pool, 'crm', 'c9'));
+    expect(await organisationOf('shop', 's9')).toBe(spreewerk);
+  });
+
   it('matches a VAT number across two sources whatever its spacing, and answers a name search', async () => {
     await ingest(db.pool, 'erp', [{ id: 'e1', email: 'cfo@zeta-holdings.co.uk', company: 'Zeta Holdings Ltd', vat: 'GB 123 4567 89', updated: '2025-01-01T10:00:00Z' }]);
     await ingest(db.pool, 'crm', [{ id: 'c2', email: 'buyer@zeta.example', company: 'Zeta Group', vat: 'gb123456789', updated: '2025-02-01T10:00:00Z' }]);
