@@ -7,7 +7,7 @@ import type { RecordPage } from '../connectors/kit/contract.js';
 import type { CanonicalRecord } from '../openapi/generated/canonical-record.gen.js';
 import type { CompiledMapping } from '../mapping/engine.js';
 import { matchKeys } from '../identity-resolution/match-keys.js';
-import { writeBlockKeys } from '../identity-resolution/probabilistic-matcher.js';
+import { blockKeyRows } from '../identity-resolution/probabilistic-matcher.js';
 import type { ChangeCause } from '../identity-resolution/change-log.js';
 import { contentHash, stableStringify } from './stable-json.js';
 import * as sql from './sql.js';
@@ -122,9 +122,7 @@ async function mapStoredRecords(
   }
   if (dropped.length) await client.query(sql.deleteCanonical(dropped));
   if (mapped.length) {
-    await client.query(sql.upsertCanonical(mapped));
-    await client.query(sql.insertMatchKeys(mapped.flatMap((row) => matchKeys(row.data).map((key) => ({ id: row.id, ...key })))));
-    await writeBlockKeys(client, mapped);
+    await client.query(sql.writeCanonical(mapped, mapped.flatMap((row) => matchKeys(row.data).map((key) => ({ id: row.id, ...key }))), blockKeyRows(mapped)));
     const interactions = mapped.flatMap((row) =>
       (row.data.interactions ?? []).map((interaction, ordinal) => ({ id: row.id, ordinal, kind: interaction.kind, occurredAt: interaction.occurred_at, data: interaction })),
     );

@@ -1,5 +1,6 @@
 /** The hub runtime's SQL (sources, runs, raw and canonical records, quarantine), as named statements. */
 import type { Statement } from './db/database.js';
+import { blockKeyCtes } from '../identity-resolution/sql.js';
 
 export const upsertSource = (name: string, connector: string, schedule: string | null): Statement => ({
   text: `insert into source (name, connector, schedule) values ($1, $2, $3)
@@ -162,12 +163,39 @@ export const canonicalOf = (ids: number[]): Statement => ({
   values: [ids],
 });
 
-export const upsertCanonical = (rows: { id: number; source: string; data: unknown; observedAt: Date }[]): Statement => ({
-  text: `insert into canonical_record (raw_record_id, source, data, observed_at)
-         select * from unnest($1::bigint[], $2::text[], $3::jsonb[], $4::timestamptz[])
-         on conflict (raw_record_id) do update set data = excluded.data, observed_at = excluded.observed_at, mapped_at = now()`,
-  name: 'hub_upsert_canonical',
-  values: [rows.map((row) => row.id), rows.map((row) => row.source), rows.map((row) => JSON.stringify(row.data)), rows.map((row) => row.observedAt)],
+/**
+ * Writes the canonical form of mapped records with their match keys (`keys`, none stored: the caller deleted those of
+ * records mapped before) and blocking keys (`blockKeys`, replacing theirs; identity-resolution/sql.ts blockKeyCtes), in
+ * one round trip. The keys' foreign keys are checked at the end of the statement, when the canonical rows are there.
+ */
+export const writeCanonical = (
+  rows: { id: number; source: string; data: unknown; observedAt: Date }[],
+  keys: { id: number; kind: string; value: string; verified: boolean }[],
+  blockKeys: { id: number; key: string }[],
+): Statement => ({
+  text: `with canonical as (
+           insert into canonical_record (raw_record_id, source, data, observed_at)
+           select * from unnest($1::bigint[], $2::text[], $3::jsonb[], $4::timestamptz[])
+           on conflict (raw_record_id) do update set data = excluded.data, observed_at = excluded.observed_at, mapped_at = now()
+           returning 1),
+         match_keys as (
+           insert into match_key (raw_record_id, kind, value, verified) select * from unnest($5::bigint[], $6::text[], $7::text[], $8::boolean[])
+           returning 1),
+         ${blockKeyCtes('$9', '$10', '$1')}
+         select (select count(*) from canonical) + (select count(*) from match_keys) + (select count(*) from written_block_keys) as written`,
+  name: 'hub_write_canonical',
+  values: [
+    rows.map((row) => row.id),
+    rows.map((row) => row.source),
+    rows.map((row) => JSON.stringify(row.data)),
+    rows.map((row) => row.observedAt),
+    keys.map((key) => key.id),
+    keys.map((key) => key.kind),
+    keys.map((key) => key.value),
+    keys.map((key) => key.verified),
+    blockKeys.map((key) => key.id),
+    blockKeys.map((key) => key.key),
+  ],
 });
 
 export const deleteCanonical = (ids: number[]): Statement => ({
@@ -178,12 +206,6 @@ export const deleteCanonical = (ids: number[]): Statement => ({
 export const deleteMatchKeys = (ids: number[]): Statement => ({
   text: 'delete from match_key where raw_record_id = any($1::bigint[])',
   values: [ids],
-});
-
-export const insertMatchKeys = (rows: { id: number; kind: string; value: string; verified: boolean }[]): Statement => ({
-  text: `insert into match_key (raw_record_id, kind, value, verified) select * from unnest($1::bigint[], $2::text[], $3::text[], $4::boolean[])`,
-  name: 'hub_insert_match_keys',
-  values: [rows.map((row) => row.id), rows.map((row) => row.kind), rows.map((row) => row.value), rows.map((row) => row.verified)],
 });
 
 export const deleteInteractions = (ids: number[]): Statement => ({

@@ -310,17 +310,23 @@ export async function preparedRecords(db: Pool | PoolClient, ids: number[], cano
 // --- The matcher ----------------------------------------------------------------------------------------
 
 /**
- * Files canonical records under their blocking keys, replacing the keys they had (a record without customer data has
- * none). Called where records are mapped, before the resolution lock, so that a group waiting for that lock has done it.
+ * The blocking keys of canonical records (a record without customer data has none). Where records are mapped, they
+ * are written with the canonical form (hub/sql.ts writeCanonical), before the resolution lock, so that a group
+ * waiting for that lock has done it.
  */
-export async function writeBlockKeys(client: PoolClient, records: { id: number; source: string; data: CanonicalRecord }[]): Promise<void> {
-  if (records.length === 0) return;
+export function blockKeyRows(records: { id: number; source: string; data: CanonicalRecord }[]): { id: number; key: string }[] {
   const rows: { id: number; key: string }[] = [];
   for (const { id, source, data } of records) {
     const record = prepare(id, source, data);
     if (record) for (const key of blockingKeys(MATCH_CONFIG.blocking.rules, record)) rows.push({ id, key });
   }
-  await client.query(sql.replaceBlockKeys(records.map((record) => record.id), rows));
+  return rows;
+}
+
+/** Files canonical records under their blocking keys, replacing the keys they had. */
+async function writeBlockKeys(client: PoolClient, records: { id: number; source: string; data: CanonicalRecord }[]): Promise<void> {
+  if (records.length === 0) return;
+  await client.query(sql.replaceBlockKeys(records.map((record) => record.id), blockKeyRows(records)));
 }
 
 /** writeBlockKeys for stored records: ones stored before blocking keys were, or all of them in a full rebuild. */

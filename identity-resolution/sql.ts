@@ -363,13 +363,20 @@ export const saveResolutionSetting = (matcher: string, settings: unknown): State
 
 /** Replaces the blocking keys of `ids` with `rows`: keys no longer theirs are deleted, new ones inserted. */
 export const replaceBlockKeys = (ids: number[], rows: { id: number; key: string }[]): Statement => ({
-  text: `with wanted as (select * from unnest($1::bigint[], $2::text[]) as t(raw_record_id, key)),
-         gone as (delete from block_key b where b.raw_record_id = any($3::bigint[])
-                  and not exists (select 1 from wanted w where w.raw_record_id = b.raw_record_id and w.key = b.key))
-         insert into block_key (raw_record_id, key) select raw_record_id, key from wanted on conflict do nothing`,
+  text: `with ${blockKeyCtes('$1', '$2', '$3')} select count(*) from written_block_keys`,
   name: 'hub_replace_block_keys',
   values: [rows.map((row) => row.id), rows.map((row) => row.key), ids],
 });
+
+/**
+ * replaceBlockKeys' common table expressions, its parameters at the given placeholders (the records' keys as two
+ * arrays, record ids and keys; the records); for statements that write a record's keys with its canonical form.
+ */
+export const blockKeyCtes = (keyIds: string, keys: string, ids: string) =>
+  `wanted_block_keys as (select * from unnest(${keyIds}::bigint[], ${keys}::text[]) as t(raw_record_id, key)),
+   gone_block_keys as (delete from block_key b where b.raw_record_id = any(${ids}::bigint[])
+                       and not exists (select 1 from wanted_block_keys w where w.raw_record_id = b.raw_record_id and w.key = b.key)),
+   written_block_keys as (insert into block_key (raw_record_id, key) select raw_record_id, key from wanted_block_keys on conflict do nothing returning 1)`;
 
 export const insertBlockKeys = (rows: { id: number; key: string }[]): Statement => ({
   text: 'insert into block_key (raw_record_id, key) select * from unnest($1::bigint[], $2::text[]) on conflict do nothing',
