@@ -1,7 +1,8 @@
 /**
  * Issue 3, incremental speed: what a record joining or changing writes. Lineage and blocking keys are replaced by their
  * difference (rows that stay are not written again, yet the result equals a full rewrite); a transaction marks a
- * customer's document stale once; a source's mapping is compiled again only when its file changed.
+ * customer's document stale once; a small pass runs on generic plans; a source's mapping is compiled again only when
+ * its file changed.
  */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -11,6 +12,7 @@ import { inTransaction } from '../hub/db/database.js';
 import { loadCompiledMapping } from '../mapping/engine.js';
 import { rebuildClusters } from '../identity-resolution/probabilistic-matcher.js';
 import { resolveRecords } from '../identity-resolution/resolve.js';
+import { MAX_GENERIC_PLAN_SEEDS } from '../identity-resolution/sql.js';
 import { createTestDatabase, type TestDatabase } from './helpers/db.js';
 import { goldenOf, ingest, rawRecordId } from './helpers/pipeline.js';
 
@@ -125,6 +127,27 @@ describe('document staleness', () => {
     // The next transaction raises it again.
     await db.pool.query('select hub_stale_documents($1::text[])', [[dora]]);
     expect(await generation()).toBe(before + 2);
+  });
+});
+
+describe('plans', () => {
+  it('a small pass runs on generic plans for the rest of its transaction; a larger one after it on the session\'s mode again', async () => {
+    const rows = Array.from({ length: MAX_GENERIC_PLAN_SEEDS + 1 }, (_, i) => ({ id: `p${i}`, given: 'Pia', family: `Plan${i}`, email: `pia.plan${i}@example.com`, updated: '2025-01-01T10:00:00Z' }));
+    await ingest(db.pool, 'erp', rows);
+    const ids = await Promise.all(rows.map((row) => rawRecordId(db.pool, 'erp', row.id)));
+    const cause = { cause: 'run' as const, actor: 'test' };
+    const modes = await inTransaction(db.pool, async (client) => {
+      const mode = async () => (await client.query<{ mode: string }>("select current_setting('plan_cache_mode') as mode")).rows[0].mode;
+      const seen = [await mode()];
+      await resolveRecords(client, ids.slice(0, 1), cause);
+      seen.push(await mode());
+      await resolveRecords(client, ids, cause);
+      seen.push(await mode());
+      return seen;
+    });
+    expect(modes).toEqual(['auto', 'force_generic_plan', 'auto']);
+    // Local to the transaction: the next one plans as the session does.
+    expect((await db.pool.query("select current_setting('plan_cache_mode') as mode")).rows[0].mode).toBe('auto');
   });
 });
 
