@@ -11,7 +11,7 @@ import { blockKeyRows } from '../identity-resolution/probabilistic-matcher.js';
 import type { ChangeCause } from '../identity-resolution/change-log.js';
 import { contentHash, stableStringify } from './stable-json.js';
 import * as sql from './sql.js';
-import { erasedRecords } from './privacy.js';
+import { tombstoneKeys } from './privacy.js';
 import { resolveAndRefreshValue } from './customer-value.js';
 import { screenPage } from './storable.js';
 
@@ -145,14 +145,15 @@ export async function storePage(
   // The last of several records with one id in a page wins, as it would over two pages.
   const unique = [...new Map(page.records.map((record) => [record.externalId, record])).values()];
   counts.read = page.records.length + (page.rejected?.length ?? 0);
+  const hashes = unique.map((record) => contentHash(record.data));
+  const { rows: knownRows } = await client.query<{ tag: 'stored' | 'tombstoned'; id: string; external_id: string; content_hash: string; deleted_at: Date | null }>(
+    sql.knownRawRecords(source, stream, unique.map((record) => record.externalId), tombstoneKeys(source, stream, unique.map((record, index) => ({ externalId: record.externalId, hash: hashes[index] })))),
+  );
   // An erased person's records do not come back as new: they are counted and dropped here, before anything is stored.
-  const erased = await erasedRecords(client, source, stream, unique.map((record) => ({ externalId: record.externalId, hash: contentHash(record.data) })));
+  const erased = new Set(knownRows.filter((row) => row.tag === 'tombstoned').map((row) => row.external_id));
   const records = erased.size ? unique.filter((record) => !erased.has(record.externalId)) : unique;
   counts.skipped = unique.length - records.length;
-
-  const { rows: existing } = await client.query<{ id: string; external_id: string; content_hash: string; deleted_at: Date | null }>(
-    sql.existingRawRecords(source, stream, records.map((record) => record.externalId)),
-  );
+  const existing = knownRows.filter((row) => row.tag === 'stored' && !erased.has(row.external_id));
   const known = new Map(existing.map((row) => [row.external_id, row]));
   const inserts: { externalId: string; data: unknown; hash: string }[] = [];
   const updates: { id: number; externalId: string; data: unknown; hash: string }[] = [];

@@ -21,13 +21,6 @@ const contentKey = (source: string, contentHash: string) => sha256(`${source}\0$
 
 // SQL of this module, as named statements.
 
-const tombstonedRecords = (keys: { externalId: string; record: string; content: string }[]): Statement => ({
-  text: `select t.external_id from unnest($1::text[], $2::text[], $3::text[]) as t(external_id, record_key, content_key)
-         where exists (select 1 from erasure_tombstone e where (e.kind = 'record' and e.key_hash = t.record_key) or (e.kind = 'content' and e.key_hash = t.content_key))`,
-  name: 'hub_tombstoned_records',
-  values: [keys.map((key) => key.externalId), keys.map((key) => key.record), keys.map((key) => key.content)],
-});
-
 const lockGolden = (id: string): Statement => ({ text: 'select id, status from golden_record where id = $1 for update', values: [id] });
 
 const memberRecords = (goldenId: string): Statement => ({
@@ -107,12 +100,9 @@ export interface ErasureResult {
   write_back: string;
 }
 
-/** The ids (of `records`) whose key or content an erasure tombstoned. */
-export async function erasedRecords(client: PoolClient, source: string, stream: string, records: { externalId: string; hash: string }[]): Promise<Set<string>> {
-  if (records.length === 0) return new Set();
-  const keys = records.map((record) => ({ externalId: record.externalId, record: recordKey(source, stream, record.externalId), content: contentKey(source, record.hash) }));
-  const { rows } = await client.query<{ external_id: string }>(tombstonedRecords(keys));
-  return new Set(rows.map((row) => row.external_id));
+/** The hashes under which an erasure tombstones `records` of a source's stream: their keys and their contents (hub/sql.ts knownRawRecords). */
+export function tombstoneKeys(source: string, stream: string, records: { externalId: string; hash: string }[]): { recordKeys: string[]; contentKeys: string[] } {
+  return { recordKeys: records.map((record) => recordKey(source, stream, record.externalId)), contentKeys: records.map((record) => contentKey(source, record.hash)) };
 }
 
 /** Erases an active golden record and everything it holds. `actor` is kept in the audit row and the change log. */

@@ -115,10 +115,18 @@ export const addDeletedCount = (id: number, deleted: number): Statement => ({
   values: [id, deleted],
 });
 
-export const existingRawRecords = (source: string, stream: string, externalIds: string[]): Statement => ({
-  text: 'select id, external_id, content_hash, deleted_at from raw_record where source = $1 and stream = $2 and external_id = any($3::text[])',
-  name: 'hub_existing_raw_records',
-  values: [source, stream, externalIds],
+/**
+ * What the save boundary knows of a page's records, in one round trip: `stored` rows, those of `externalIds` stored
+ * before; `tombstoned` rows, those whose key or content an erasure tombstoned (their hashes, in the order of
+ * `externalIds`: hub/privacy.ts tombstoneKeys), which are not stored again.
+ */
+export const knownRawRecords = (source: string, stream: string, externalIds: string[], tombstones: { recordKeys: string[]; contentKeys: string[] }): Statement => ({
+  text: `select 'stored' as tag, id, external_id, content_hash, deleted_at from raw_record where source = $1 and stream = $2 and external_id = any($3::text[])
+         union all
+         select 'tombstoned', null, t.external_id, null, null from unnest($3::text[], $4::text[], $5::text[]) as t(external_id, record_key, content_key)
+         where exists (select 1 from erasure_tombstone e where (e.kind = 'record' and e.key_hash = t.record_key) or (e.kind = 'content' and e.key_hash = t.content_key))`,
+  name: 'hub_known_raw_records',
+  values: [source, stream, externalIds, tombstones.recordKeys, tombstones.contentKeys],
 });
 
 export const insertRawRecords = (source: string, stream: string, runId: number | null, rows: { externalId: string; data: unknown; hash: string }[]): Statement => ({
