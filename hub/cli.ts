@@ -28,8 +28,7 @@ import { userInfo } from 'node:os';
 import { inTransaction } from './db/database.js';
 import { resolveAndRefreshValue } from './customer-value.js';
 import { lockResolution } from '../identity-resolution/sql.js';
-import { configHash } from '../identity-resolution/probabilistic/index.js';
-import { loadResolutionSettings, MATCH_CONFIG, rebuildClusters, trainAndStoreModel } from '../identity-resolution/probabilistic-matcher.js';
+import { loadResolutionSettings, MATCH_CONFIG_HASH, rebuildClusters, trainAndStoreModel } from '../identity-resolution/probabilistic-matcher.js';
 
 const EXAMPLE_CONFIG = 'examples/hub.config.yaml';
 
@@ -240,8 +239,8 @@ program
           });
           console.log(
             trained.kind === 'em'
-              ? `model ${trained.id}: trained by EM on ${trained.records} records (configuration ${configHash(MATCH_CONFIG)})`
-              : `model ${trained.id}: the prior model: ${trained.records} records are fewer than resolution.min_training_records (${settings.minTrainingRecords}) (configuration ${configHash(MATCH_CONFIG)})`,
+              ? `model ${trained.id}: trained by EM on ${trained.records} records (configuration ${MATCH_CONFIG_HASH})`
+              : `model ${trained.id}: the prior model: ${trained.records} records are fewer than resolution.min_training_records (${settings.minTrainingRecords}) (configuration ${MATCH_CONFIG_HASH})`,
           );
         }
         if (options.full) {

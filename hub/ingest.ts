@@ -145,9 +145,9 @@ export async function storePage(
   // The last of several records with one id in a page wins, as it would over two pages.
   const unique = [...new Map(page.records.map((record) => [record.externalId, record])).values()];
   counts.read = page.records.length + (page.rejected?.length ?? 0);
-  const hashes = unique.map((record) => contentHash(record.data));
+  const hashOf = new Map(unique.map((record) => [record.externalId, contentHash(record.data)]));
   const { rows: knownRows } = await client.query<{ tag: 'stored' | 'tombstoned'; id: string; external_id: string; content_hash: string; deleted_at: Date | null }>(
-    sql.knownRawRecords(source, stream, unique.map((record) => record.externalId), tombstoneKeys(source, stream, unique.map((record, index) => ({ externalId: record.externalId, hash: hashes[index] })))),
+    sql.knownRawRecords(source, stream, [...hashOf.keys()], tombstoneKeys(source, stream, [...hashOf].map(([externalId, hash]) => ({ externalId, hash })))),
   );
   // An erased person's records do not come back as new: they are counted and dropped here, before anything is stored.
   const erased = new Set(knownRows.filter((row) => row.tag === 'tombstoned').map((row) => row.external_id));
@@ -159,7 +159,7 @@ export async function storePage(
   const updates: { id: number; externalId: string; data: unknown; hash: string }[] = [];
   const unchanged: number[] = [];
   for (const record of records) {
-    const hash = contentHash(record.data);
+    const hash = hashOf.get(record.externalId)!;
     const found = known.get(record.externalId);
     if (!found) inserts.push({ externalId: record.externalId, data: record.data, hash });
     // A record seen again after a sweep found it deleted comes back, even with the same content.

@@ -234,11 +234,10 @@ export async function trainAndStoreModel(client: PoolClient, settings: Resolutio
  * With `train: false` (explanations read through the API) nothing is trained: without a stored model, the prior (id null).
  */
 export async function currentModel(client: PoolClient, settings: ResolutionSettings, options: { train?: boolean; latest?: ModelRow | null } = {}): Promise<StoredModel> {
-  const hash = MATCH_CONFIG_HASH;
   const latest = async () =>
     (await client.query<ModelRow>({
       text: 'select id, kind, records, trained_at, current_database() as db from match_model where config_hash = $1 order by id desc limit 1',
-      values: [hash],
+      values: [MATCH_CONFIG_HASH],
     })).rows[0];
   let row = options.latest === undefined ? await latest() : (options.latest ?? undefined);
   if (options.train === false) {

@@ -6,8 +6,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { Hub } from '../sync.js';
 import { HubError, errorRef } from '../errors.js';
-import { configHash } from '../../identity-resolution/probabilistic/index.js';
-import { currentModel, explanationJson, loadResolutionSettings, MATCH_CONFIG, preparedRecords, type ExplanationJson } from '../../identity-resolution/probabilistic-matcher.js';
+import { currentModel, explanationJson, loadResolutionSettings, MATCH_CONFIG, MATCH_CONFIG_HASH, preparedRecords, type ExplanationJson } from '../../identity-resolution/probabilistic-matcher.js';
 import { RULES, ruleBetween, sameSourceDuplicates } from '../../identity-resolution/deterministic-rules.js';
 import { resolveCustomer } from './customers.js';
 import { customerId } from './schemas.js';
@@ -86,7 +85,7 @@ async function withModel<T>(hub: Hub, work: (model: Awaited<ReturnType<typeof cu
   const client = await hub.pool.connect();
   const model = await currentModel(client, settings, { train: false }).finally(() => client.release());
   const { linkProbability, reviewProbability } = MATCH_CONFIG.thresholds;
-  return work(model, { id: model.id, kind: model.kind, config_hash: configHash(MATCH_CONFIG), matcher: settings.matcher, link_probability: linkProbability, review_probability: reviewProbability });
+  return work(model, { id: model.id, kind: model.kind, config_hash: MATCH_CONFIG_HASH, matcher: settings.matcher, link_probability: linkProbability, review_probability: reviewProbability });
 }
 
 /** How two source records compare under the current model; undefined when one of them has no customer data. */
