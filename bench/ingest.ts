@@ -4,19 +4,19 @@
  * prints records per second and peak memory of Node and PostgreSQL together. Then, against everything stored,
  * `--incremental` more records are pushed one per delivery (half of them a new source's records of people already
  * known, half new people), by one sender (at most 1,000 of them) and then by `--senders` at once, and then arriving at
- * `--rate` records per second whether or not the earlier ones are done: records per second and the latency of each, p50 / p95 / p99
- * (see `incremental`).
+ * `--rate` records per second whether or not the earlier ones are done: records per second, the latency of each (p50 /
+ * p95 / p99), and where the CPU went: Node's and PostgreSQL's per record, and how busy the machine's cores were (see
+ * `incremental`).
  *
  *   npm run bench:ingest -- --records 100000 --incremental 2000 --senders 50 --rate 1000   (DATABASE_URL, else the embedded PostgreSQL in a temp folder)
  *
  * With DATABASE_URL, `--keep` keeps the database (its name is printed) and `--database NAME` measures the incremental
  * part against one kept before, without ingesting again (a million records take about half an hour to ingest).
  */
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { execFile } from 'node:child_process';
-import { tmpdir } from 'node:os';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs, promisify } from 'node:util';
+import { parseArgs } from 'node:util';
 import { checkConfig } from '../hub/config.js';
 import { createDatabaseIfMissing, createPool, databaseUrlWithName } from '../hub/db/database.js';
 import { startEmbeddedPostgres } from '../hub/db/embedded.js';
@@ -41,16 +41,67 @@ if ((values.keep || values.database) && !process.env.DATABASE_URL) throw new Err
 const total = Number(values.records);
 const sources = ['erp', 'shop', 'events'];
 
-const run = promisify(execFile);
+/** Linux reports process CPU time in ticks of 1/100 s (USER_HZ) and resident memory in pages of 4 KiB (x86-64). */
+const TICKS_PER_SECOND = 100;
+const PAGE_KIB = 4;
+
+/** One process's line of `/proc/<pid>/stat`: its name, parent, CPU ticks so far and resident pages. */
+async function processStat(pid: string): Promise<{ name: string; parent: string; ticks: number; pages: number } | undefined> {
+  const line = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => undefined);
+  if (line === undefined) return undefined; // it ended in between
+  // The name is in parentheses and may hold spaces; the fields after it are numbered from 3 (state).
+  const fields = line.slice(line.lastIndexOf(')') + 2).split(' ');
+  return { name: line.slice(line.indexOf('(') + 1, line.lastIndexOf(')')), parent: fields[1], ticks: Number(fields[11]) + Number(fields[12]), pages: Number(fields[21]) };
+}
 
 /**
- * Resident memory of PostgreSQL in MiB (Linux `ps`, asynchronous so that sampling does not stall the ingest): the
- * embedded server's postmaster and its children, or with DATABASE_URL every postgres process on the machine.
+ * PostgreSQL's processes, read from /proc (asynchronously, so that sampling does not stall the ingest): the embedded
+ * server's postmaster and its children, or with DATABASE_URL every postgres process on the machine.
  */
+async function postgresProcesses(postmaster: string | undefined): Promise<{ ticks: number; pages: number }[]> {
+  const pids = (await readdir('/proc')).filter((entry) => /^\d+$/.test(entry));
+  const stats = await Promise.all(pids.map(async (pid) => ({ pid, stat: await processStat(pid) })));
+  return stats.flatMap(({ pid, stat }) => {
+    if (!stat) return [];
+    const chosen = postmaster ? pid === postmaster || stat.parent === postmaster : stat.name === 'postgres';
+    return chosen ? [stat] : [];
+  });
+}
+
+/** Resident memory of PostgreSQL's processes in MiB. */
 async function postgresRssMiB(postmaster: string | undefined): Promise<number> {
-  const which = postmaster ? ['-p', postmaster, '--ppid', postmaster] : ['-C', 'postgres'];
-  const out = (await run('ps', [...which, '-o', 'rss='], { encoding: 'utf8' })).stdout.trim();
-  return out ? out.split('\n').reduce((sum, line) => sum + Number(line.trim()), 0) / 1024 : 0;
+  return (await postgresProcesses(postmaster)).reduce((sum, { pages }) => sum + pages * PAGE_KIB, 0) / 1024;
+}
+
+/** CPU seconds used so far by this process and by PostgreSQL's, and the machine's CPU time (`/proc/stat`): all, idle, stolen. */
+interface CpuTimes {
+  node: number;
+  postgres: number;
+  machine: { all: number; idle: number; steal: number };
+}
+
+async function cpuTimes(postmaster: string | undefined): Promise<CpuTimes> {
+  const { user, system } = process.cpuUsage();
+  const postgres = (await postgresProcesses(postmaster)).reduce((sum, { ticks }) => sum + ticks, 0) / TICKS_PER_SECOND;
+  // cpu  user nice system idle iowait irq softirq steal …, summed over the cores.
+  const [, ...ticks] = (await readFile('/proc/stat', 'utf8')).split('\n')[0].trim().split(/\s+/).map(Number);
+  const all = ticks.slice(0, 8).reduce((sum, value) => sum + value, 0) / TICKS_PER_SECOND;
+  return { node: (user + system) / 1e6, postgres, machine: { all, idle: (ticks[3] + ticks[4]) / TICKS_PER_SECOND, steal: ticks[7] / TICKS_PER_SECOND } };
+}
+
+/**
+ * Where the CPU of `records` records went between two readings: Node's (all its threads: the event loop, V8's
+ * compiler and collector) and PostgreSQL's milliseconds per record, how busy the machine's cores were and how much of
+ * their time the hypervisor took (steal: another guest ran).
+ */
+function cpuSummary(before: CpuTimes, after: CpuTimes, records: number): string {
+  const perRecord = (seconds: number) => ((seconds * 1000) / records).toFixed(2);
+  const all = after.machine.all - before.machine.all;
+  const percent = (seconds: number) => `${Math.round((seconds / all) * 100)}%`;
+  return (
+    `CPU per record: node ${perRecord(after.node - before.node)} ms, PostgreSQL ${perRecord(after.postgres - before.postgres)} ms; ` +
+    `the ${cpus().length} cores ${percent(all - (after.machine.idle - before.machine.idle))} busy (steal ${percent(after.machine.steal - before.machine.steal)})`
+  );
 }
 
 async function writeSources(dir: string): Promise<void> {
@@ -83,7 +134,7 @@ type Arrival = { senders: number } | { rate: number };
  * slow the arrivals down, so it shows in the latency instead of hiding in a lower rate). Prints records/s and each
  * record's latency (stored, mapped, matched against its blocks, golden record written, committed).
  */
-async function incremental(hub: Hub, count: number, arrival: Arrival): Promise<void> {
+async function incremental(hub: Hub, count: number, arrival: Arrival, postmaster: string | undefined): Promise<void> {
   // Every person has an ERP record; records of earlier runs on a kept database: ids and new people continue after them.
   const { rows } = await hub.pool.query<{ people: number; offset: number; stored: number }>(
     "select count(*) filter (where source = 'erp')::int as people, count(*) filter (where source = 'crm')::int as offset, count(*)::int as stored from raw_record",
@@ -96,6 +147,7 @@ async function incremental(hub: Hub, count: number, arrival: Arrival): Promise<v
   };
   const push = (i: number) => acceptRecords(hub, 'crm', 'rows', [recordOf(i)], { cause: 'api', actor: 'receive:crm' });
   const latencies: number[] = [];
+  const cpuBefore = await cpuTimes(postmaster);
   const started = performance.now();
   if ('senders' in arrival) {
     let next = 0;
@@ -118,11 +170,12 @@ async function incremental(hub: Hub, count: number, arrival: Arrival): Promise<v
     await Promise.all(pending);
   }
   const seconds = (performance.now() - started) / 1000;
+  const cpu = cpuSummary(cpuBefore, await cpuTimes(postmaster), count);
   latencies.sort((a, b) => a - b);
   const at = (q: number) => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))].toFixed(0);
   const how = 'senders' in arrival ? `by ${arrival.senders} sender${arrival.senders > 1 ? 's' : ''}` : `arriving at ${arrival.rate} records/s`;
   console.log(
-    `incremental, ${how}: ${count} records pushed one per delivery against ${stored} stored: ${Math.round(count / seconds)} records/s; latency p50 ${at(0.5)} ms, p95 ${at(0.95)} ms, p99 ${at(0.99)} ms`,
+    `incremental, ${how}: ${count} records pushed one per delivery against ${stored} stored: ${Math.round(count / seconds)} records/s; latency p50 ${at(0.5)} ms, p95 ${at(0.95)} ms, p99 ${at(0.99)} ms; ${cpu}`,
   );
 }
 
@@ -179,11 +232,11 @@ try {
   await pool.query('vacuum analyze');
   const count = Number(values.incremental);
   // The first delivery of a process loads the match model (its term frequencies grow with the records): apart.
-  await incremental(hub, 1, { senders: 1 });
+  await incremental(hub, 1, { senders: 1 }, postmaster);
   // One sender waits for every answer: at most 1,000 records, or a long run takes minutes there.
-  await incremental(hub, Math.min(count, 1000), { senders: 1 });
-  await incremental(hub, count, { senders: Number(values.senders) });
-  await incremental(hub, count, { rate: Number(values.rate) });
+  await incremental(hub, Math.min(count, 1000), { senders: 1 }, postmaster);
+  await incremental(hub, count, { senders: Number(values.senders) }, postmaster);
+  await incremental(hub, count, { rate: Number(values.rate) }, postmaster);
   const options = values.database ? `--database ${name}` : `--records ${total} --page-size ${values['page-size']}`;
   console.log(`reproduce: npm run bench:ingest -- ${options} --incremental ${count} --senders ${values.senders} --rate ${values.rate}${process.env.DATABASE_URL ? ' (with DATABASE_URL)' : ''}`);
   if (values.keep) console.log(`kept: database ${name} (measure again with --database ${name}; drop it when done)`);
