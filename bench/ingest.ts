@@ -11,7 +11,8 @@
  *   npm run bench:ingest -- --records 100000 --incremental 2000 --senders 50 --rate 1000   (DATABASE_URL, else the embedded PostgreSQL in a temp folder)
  *
  * With DATABASE_URL, `--keep` keeps the database (its name is printed) and `--database NAME` measures the incremental
- * part against one kept before, without ingesting again (a million records take a quarter of an hour to ingest, more on a server without autovacuum).
+ * part against one kept before, without ingesting again (a million records take a quarter of an hour to ingest, more
+ * on a server without autovacuum).
  */
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';
