@@ -96,13 +96,16 @@ describe.skipIf(!hasDovecot)("a customer's timeline: tickets, email threads and 
     app = await buildTestApp(hub);
     key = await createApiKey(db.pool, 'reader', ['read']);
 
-    // Freshdesk's ticket list, and its deleted tickets (none), as the connector asks for them on a first run (connectors/freshdesk/README.md).
+    // Freshdesk's ticket list, and its deleted and spam tickets (none), as the connector asks for them on a first run (connectors/freshdesk/README.md).
     const freshdesk = nock('https://acme.freshdesk.com', { reqheaders: { authorization: `Basic ${Buffer.from('fd_timeline_key:X').toString('base64')}` } })
       .get('/api/v2/tickets')
       .query({ updated_since: '2000-01-01T00:00:00Z', order_by: 'updated_at', order_type: 'asc', include: 'requester', per_page: '100', page: '1' })
       .reply(200, tickets)
       .get('/api/v2/tickets')
       .query({ filter: 'deleted', per_page: '100', page: '1' })
+      .reply(200, [])
+      .get('/api/v2/tickets')
+      .query({ filter: 'spam', per_page: '100', page: '1' })
       .reply(200, []);
     expect((await syncNow(hub, 'helpdesk')).status).toBe('succeeded');
     expect(freshdesk.isDone()).toBe(true);
@@ -211,5 +214,26 @@ describe.skipIf(!hasDovecot)("a customer's timeline: tickets, email threads and 
       'email:a1@example.com (not awaiting)',
     ]);
     expect(data[2]).toMatchObject({ status: 'answered', thread: { id: 'b0@example.com', awaiting_reply: false, messages: 4, last_message_at: inSeconds(at.s2) } });
+  });
+
+  it('drops a ticket marked spam in Freshdesk once the next listing of spam tickets names it', async () => {
+    // A day later the listing is due again; the ticket marked spam is gone from the changes and is in filter=spam.
+    await db.pool.query("update stream_state set state = state - 'swept_at' where source = 'helpdesk'");
+    const freshdesk = nock('https://acme.freshdesk.com')
+      .get('/api/v2/tickets')
+      .query((query) => 'updated_since' in query)
+      .reply(200, [])
+      .get('/api/v2/tickets')
+      .query({ filter: 'deleted', per_page: '100', page: '1' })
+      .reply(200, [])
+      .get('/api/v2/tickets')
+      .query({ filter: 'spam', per_page: '100', page: '1' })
+      .reply(200, [{ ...(tickets.find((ticket) => (ticket as { id: number }).id === 20) as object), spam: true }]);
+    expect(await syncNow(hub, 'helpdesk')).toMatchObject({ status: 'succeeded', deleted: 1 });
+    expect(freshdesk.isDone()).toBe(true);
+
+    expect(labels((await timeline('?kind=ticket')).data)).toEqual([]);
+    expect(labels((await timeline('?limit=50')).data)).not.toContain('ticket:20');
+    expect((await timeline('?limit=50')).data.length).toBeGreaterThan(0);
   });
 });

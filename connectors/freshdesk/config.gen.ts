@@ -25,7 +25,7 @@ export interface FreshdeskConfig {
    */
   rate_limit_reserve?: number;
   /**
-   * How often a contacts or tickets run also lists the deleted contacts (`state=deleted`) or tickets (`filter=deleted`), after its incremental read, so that the hub marks them deleted: the `updated_since` lists never show a deleted one. 0 never lists them.
+   * How often a contacts or tickets run also lists the deleted contacts (`state=deleted`) or the deleted and spam tickets (`filter=deleted`, `filter=spam`), after its incremental read, so that the hub marks them deleted: the `updated_since` lists never show a deleted or spam one. 0 never lists them.
    */
   deletion_sweep_hours?: number;
   /**

@@ -5,8 +5,9 @@
  * (which moves to the end of the list) never shifts another one past the reader, and Freshdesk's cap of
  * 300 pages per listing is never reached except by more tickets in one second than 300 pages hold.
  * Contacts are incremental on `_updated_since`, in Freshdesk's own order, so one walk keeps its anchor and
- * its checkpoint names the page to resume at. A deleted contact or ticket drops out of those lists, so once per
- * `deletion_sweep_hours` a run also lists the deleted ones (`state=deleted`, `filter=deleted`) and reports them deleted.
+ * its checkpoint names the page to resume at. A deleted contact or ticket, or a ticket marked spam, drops out of those
+ * lists, so once per `deletion_sweep_hours` a run also lists them (`state=deleted`; `filter=deleted`, then
+ * `filter=spam`) and reports them deleted.
  * Companies have no change filter: each run sweeps them all.
  * https://developers.freshdesk.com/api/#list_all_tickets
  * https://developers.freshdesk.com/api/#list_all_contacts
@@ -34,9 +35,14 @@ export interface FreshdeskConnectorOptions extends FreshdeskClientOptions {
   maxPage?: number;
 }
 
-/** The part of a contacts or tickets checkpoint for deletions: when the last listing of deleted ones ended and, while one is under way, its next page. */
+/**
+ * The part of a contacts or tickets checkpoint for deletions: when the last listing of deleted ones ended and, while
+ * one is under way, which of its lists it is in (`deleted_list`, from 0; tickets have two: the deleted, then the spam)
+ * and that list's next page.
+ */
 export interface DeletedListingState extends StreamState {
   swept_at?: string;
+  deleted_list?: number;
   deleted_next_page?: number;
 }
 
@@ -64,38 +70,56 @@ function validId(item: unknown): item is Record<string, unknown> & { id: number 
   return typeof item === 'object' && item !== null && Number.isInteger((item as { id?: unknown }).id) && (item as { id: number }).id > 0;
 }
 
+/** One list of records that the changes no longer show: `kind` names them in errors ("deleted ticket"). */
+interface GoneList {
+  kind: string;
+  page(page: number): Promise<{ items: unknown[]; hasNext: boolean }>;
+}
+
 /** Where a stream's listing of deleted records stands (DeletedListingState), and the pages of one when it is due or under way. */
 class DeletedListing {
   private sweptAt: string | undefined;
+  private list: number;
   private nextPage: number | undefined;
 
   constructor(state: StreamState | undefined) {
     this.sweptAt = typeof state?.swept_at === 'string' ? state.swept_at : undefined;
+    this.list = Number.isInteger(state?.deleted_list) ? (state!.deleted_list as number) : 0;
     this.nextPage = Number.isInteger(state?.deleted_next_page) ? (state!.deleted_next_page as number) : undefined;
   }
 
   checkpoint(): DeletedListingState {
-    return { ...(this.sweptAt ? { swept_at: this.sweptAt } : {}), ...(this.nextPage ? { deleted_next_page: this.nextPage } : {}) };
+    return {
+      ...(this.sweptAt ? { swept_at: this.sweptAt } : {}),
+      ...(this.list ? { deleted_list: this.list } : {}),
+      ...(this.nextPage ? { deleted_next_page: this.nextPage } : {}),
+    };
   }
 
   /**
    * Read after the changes, so that a record deleted and restored since the last run is read back, not taken for
-   * deleted. `list(page)` answers one page of the deleted records; `checkpoint()` the stream's whole checkpoint.
+   * deleted. Walks `lists` one after the other, page by page, and reports every record in them deleted;
+   * `checkpoint()` is the stream's whole checkpoint.
    */
-  async *pages(list: (page: number) => Promise<{ items: unknown[]; hasNext: boolean }>, kind: string, everyHours: number, checkpoint: () => StreamState, done: number): AsyncGenerator<RecordPage> {
+  async *pages(lists: GoneList[], everyHours: number, checkpoint: () => StreamState, done: number): AsyncGenerator<RecordPage> {
     if (this.nextPage === undefined && !sweepDue(this.sweptAt, everyHours)) return;
+    // A checkpoint of another stream's lists (or a corrupted one) starts over.
+    if (this.list >= lists.length) [this.list, this.nextPage] = [0, undefined];
     for (let page = this.nextPage ?? 1; ; page++) {
-      const { items, hasNext } = await list(page);
+      const { kind } = lists[this.list];
+      const { items, hasNext } = await lists[this.list].page(page);
       const deleted: string[] = [];
       const rejected: RejectedRecord[] = [];
       for (const item of items) {
         if (validId(item)) deleted.push(String(item.id));
-        else rejected.push({ reason: `deleted ${kind} without a positive integer 'id'`, field: 'id', payload: item });
+        else rejected.push({ reason: `${kind} without a positive integer 'id'`, field: 'id', payload: item });
       }
-      this.nextPage = hasNext ? page + 1 : undefined;
-      if (!hasNext) this.sweptAt = new Date().toISOString();
+      const finished = !hasNext && this.list === lists.length - 1;
+      if (hasNext) this.nextPage = page + 1;
+      else if (!finished) [this.list, this.nextPage, page] = [this.list + 1, 1, 0];
+      else [this.list, this.nextPage, this.sweptAt] = [0, undefined, new Date().toISOString()];
       yield { records: [], ...(rejected.length ? { rejected } : {}), ...(deleted.length ? { deleted } : {}), state: checkpoint(), progress: { done } };
-      if (!hasNext) return;
+      if (finished) return;
     }
   }
 }
@@ -124,7 +148,7 @@ export function createFreshdeskConnector(options: FreshdeskConnectorOptions = {}
     } else if (cursor.accept(String(item.id), item.updated_at, item)) records.push({ externalId: String(item.id), data: item });
   }
 
-  /** https://developers.freshdesk.com/api/#list_all_tickets (the `updated_since`, `order_by`, `include` filters; 300-page cap; `filter=deleted`) */
+  /** https://developers.freshdesk.com/api/#list_all_tickets (the `updated_since`, `order_by`, `include` filters; 300-page cap; `filter=deleted`, `filter=spam`) */
   async function* readTickets(http: HttpClient, state: StreamState | undefined, config: FreshdeskConfig, log: Logger): AsyncGenerator<RecordPage> {
     const cursor = new IncrementalCursor(state, { windowMs: lookbackMs });
     const deletions = new DeletedListing(state);
@@ -159,14 +183,18 @@ export function createFreshdeskConnector(options: FreshdeskConnectorOptions = {}
         page = 1;
       }
     }
-    const listDeleted = async (page: number) => {
-      const listed = await get(http, config, log, '/tickets', { filter: 'deleted', per_page: perPage, page });
-      if (page < maxPage || !listed.hasNext) return listed;
-      // The 300-page cap holds here too: the deleted tickets past it are found by later listings, once Freshdesk purges the first ones.
-      log.warn({ connector: 'freshdesk', pages: maxPage }, 'listing of deleted tickets capped: more deleted tickets than Freshdesk lists');
-      return { ...listed, hasNext: false };
-    };
-    yield* deletions.pages(listDeleted, 'ticket', config.deletion_sweep_hours ?? 24, checkpoint, done);
+    // A ticket marked spam drops out of the changes as a deleted one does; both leave the customer's timeline.
+    const listed = (filter: 'deleted' | 'spam'): GoneList => ({
+      kind: `${filter} ticket`,
+      page: async (page) => {
+        const listing = await get(http, config, log, '/tickets', { filter, per_page: perPage, page });
+        if (page < maxPage || !listing.hasNext) return listing;
+        // The 300-page cap holds here too: the tickets past it are found by later listings, once Freshdesk purges the first ones.
+        log.warn({ connector: 'freshdesk', filter, pages: maxPage }, `listing of ${filter} tickets capped: more than Freshdesk lists`);
+        return { ...listing, hasNext: false };
+      },
+    });
+    yield* deletions.pages([listed('deleted'), listed('spam')], config.deletion_sweep_hours ?? 24, checkpoint, done);
   }
 
   /** https://developers.freshdesk.com/api/#list_all_contacts (`_updated_since`; `state=deleted` for the deleted ones) */
@@ -187,8 +215,8 @@ export function createFreshdeskConnector(options: FreshdeskConnectorOptions = {}
       yield { records, ...(rejected.length ? { rejected } : {}), state: checkpoint(hasNext ? { anchor, next_page: page + 1 } : undefined), progress: { done } };
       if (!hasNext) break;
     }
-    const listDeleted = (page: number) => get(http, config, log, '/contacts', { state: 'deleted', per_page: perPage, page });
-    yield* deletions.pages(listDeleted, 'contact', config.deletion_sweep_hours ?? 24, checkpoint, done);
+    const deleted: GoneList = { kind: 'deleted contact', page: (page) => get(http, config, log, '/contacts', { state: 'deleted', per_page: perPage, page }) };
+    yield* deletions.pages([deleted], config.deletion_sweep_hours ?? 24, checkpoint, done);
   }
 
   /** https://developers.freshdesk.com/api/#list_all_companies (no change filter: a sweep) */

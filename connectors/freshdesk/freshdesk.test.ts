@@ -83,20 +83,42 @@ describe('freshdesk: tickets', () => {
     expect(scope.isDone()).toBe(true);
   });
 
-  it('after the changes, lists the deleted tickets and reports them deleted, up to the last page Freshdesk lists', async () => {
-    const deletedTickets = (page: number) => api().get('/api/v2/tickets').query({ filter: 'deleted', per_page: '2', page: String(page) });
+  const listedTickets = (filter: 'deleted' | 'spam', page: number) => api().get('/api/v2/tickets').query({ filter, per_page: '2', page: String(page) });
+  const noChanges = () => api().get('/api/v2/tickets').query(ticketsQuery('2015-08-25T09:59:59Z', '1')).reply(200, []);
+
+  it('after the changes, lists the deleted tickets, then the spam ones, and reports them deleted, each list up to the last page Freshdesk lists', async () => {
     const scopes = [
-      api().get('/api/v2/tickets').query(ticketsQuery('2015-08-25T09:59:59Z', '1')).reply(200, []),
-      deletedTickets(1).reply(200, [{ id: 30, deleted: true, subject: 'Buy cheap watches' }, { id: 31, deleted: true }], next('tickets', 2)),
-      // Page 2 of 2 (the cap here) still says there is more: asking past it would fail, so the listing ends.
-      deletedTickets(2).reply(200, [{ id: 32, deleted: true }], next('tickets', 3)),
+      noChanges(),
+      listedTickets('deleted', 1).reply(200, [{ id: 30, deleted: true, subject: 'Refund' }, { id: 31, deleted: true }], next('tickets', 2)),
+      // Page 2 of 2 (the cap here) still says there is more: asking past it would fail, so the list ends.
+      listedTickets('deleted', 2).reply(200, [{ id: 32, deleted: true }], next('tickets', 3)),
+      listedTickets('spam', 1).reply(200, [{ id: 33, spam: true, subject: 'Buy cheap watches' }, { id: 'x', spam: true }], next('tickets', 2)),
+      listedTickets('spam', 2).reply(200, []),
     ];
 
     const pages = await readStream(setup(2).connector, 'tickets', config, { cursor: '2015-08-25T10:00:00Z', seen: {} });
 
-    expect(pages.map((page) => page.deleted)).toEqual([undefined, ['30', '31'], ['32']]);
-    expect(pages[1].state).toEqual({ cursor: '2015-08-25T10:00:00Z', seen: {}, deleted_next_page: 2 });
-    expect(Object.keys(pages[2].state)).toEqual(['cursor', 'seen', 'swept_at']);
+    expect(pages.map((page) => page.deleted)).toEqual([undefined, ['30', '31'], ['32'], ['33'], undefined]);
+    expect(pages[3].rejected).toEqual([{ reason: "spam ticket without a positive integer 'id'", field: 'id', payload: { id: 'x', spam: true } }]);
+    expect(pages.slice(1, 4).map((page) => page.state)).toEqual([
+      { cursor: '2015-08-25T10:00:00Z', seen: {}, deleted_next_page: 2 },
+      { cursor: '2015-08-25T10:00:00Z', seen: {}, deleted_list: 1, deleted_next_page: 1 },
+      { cursor: '2015-08-25T10:00:00Z', seen: {}, deleted_list: 1, deleted_next_page: 2 },
+    ]);
+    expect(Object.keys(pages[4].state)).toEqual(['cursor', 'seen', 'swept_at']);
+    expect(scopes.every((scope) => scope.isDone())).toBe(true);
+  });
+
+  it('a listing cut short in the spam tickets goes on at that page in the next run, after the changes', async () => {
+    const scopes = [noChanges(), listedTickets('spam', 2).reply(200, [{ id: 34, spam: true }])];
+    const swept = new Date(Date.now() - 48 * 3600_000).toISOString();
+
+    const pages = await readStream(setup().connector, 'tickets', config, { cursor: '2015-08-25T10:00:00Z', seen: {}, swept_at: swept, deleted_list: 1, deleted_next_page: 2 });
+
+    expect(pages.map((page) => page.deleted)).toEqual([undefined, ['34']]);
+    expect(pages[0].state).toEqual({ cursor: '2015-08-25T10:00:00Z', seen: {}, swept_at: swept, deleted_list: 1, deleted_next_page: 2 });
+    expect(pages[1].state.swept_at).not.toBe(swept);
+    expect(Object.keys(pages[1].state)).toEqual(['cursor', 'seen', 'swept_at']);
     expect(scopes.every((scope) => scope.isDone())).toBe(true);
   });
 
