@@ -132,8 +132,9 @@ type Arrival = { senders: number } | { rate: number };
  * `count` records pushed one per delivery to the webhook source `crm` (as `POST /v1/receive/crm/rows` stores them,
  * group commit included): even ones are an existing person's record in this new source, odd ones new people. With
  * `rate`, record i arrives at i / rate seconds, answered or not, and its latency counts from then (a slow answer does not
- * slow the arrivals down, so it shows in the latency instead of hiding in a lower rate). Prints records/s and each
- * record's latency (stored, mapped, matched against its blocks, golden record written, committed).
+ * slow the arrivals down, so it shows in the latency instead of hiding in a lower rate). Prints records/s, each
+ * record's latency (stored, mapped, matched against its blocks, golden record written, committed) and the CPU the
+ * records cost (cpuSummary).
  */
 async function incremental(hub: Hub, count: number, arrival: Arrival, postmaster: string | undefined): Promise<void> {
   // Every person has an ERP record; records of earlier runs on a kept database: ids and new people continue after them.
