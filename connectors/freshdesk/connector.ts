@@ -103,9 +103,10 @@ class DeletedListing {
    */
   async *pages(lists: GoneList[], everyHours: number, checkpoint: () => StreamState, done: number): AsyncGenerator<RecordPage> {
     if (this.nextPage === undefined && !sweepDue(this.sweptAt, everyHours)) return;
-    // A checkpoint of another stream's lists (or a corrupted one) starts over.
+    // A checkpoint naming a list this stream does not have starts over.
     if (this.list >= lists.length) [this.list, this.nextPage] = [0, undefined];
-    for (let page = this.nextPage ?? 1; ; page++) {
+    for (;;) {
+      const page = this.nextPage ?? 1;
       const { kind } = lists[this.list];
       const { items, hasNext } = await lists[this.list].page(page);
       const deleted: string[] = [];
@@ -116,7 +117,7 @@ class DeletedListing {
       }
       const finished = !hasNext && this.list === lists.length - 1;
       if (hasNext) this.nextPage = page + 1;
-      else if (!finished) [this.list, this.nextPage, page] = [this.list + 1, 1, 0];
+      else if (!finished) [this.list, this.nextPage] = [this.list + 1, 1];
       else [this.list, this.nextPage, this.sweptAt] = [0, undefined, new Date().toISOString()];
       yield { records: [], ...(rejected.length ? { rejected } : {}), ...(deleted.length ? { deleted } : {}), state: checkpoint(), progress: { done } };
       if (finished) return;
