@@ -59,13 +59,13 @@ async function processStat(pid: string): Promise<{ name: string; parent: string;
  * PostgreSQL's processes, read from /proc (asynchronously, so that sampling does not stall the ingest): the embedded
  * server's postmaster and its children, or with DATABASE_URL every postgres process on the machine.
  */
-async function postgresProcesses(postmaster: string | undefined): Promise<{ ticks: number; pages: number }[]> {
+async function postgresProcesses(postmaster: string | undefined): Promise<{ pid: string; ticks: number; pages: number }[]> {
   const pids = (await readdir('/proc')).filter((entry) => /^\d+$/.test(entry));
   const stats = await Promise.all(pids.map(async (pid) => ({ pid, stat: await processStat(pid) })));
   return stats.flatMap(({ pid, stat }) => {
     if (!stat) return [];
     const chosen = postmaster ? pid === postmaster || stat.parent === postmaster : stat.name === 'postgres';
-    return chosen ? [stat] : [];
+    return chosen ? [{ pid, ...stat }] : [];
   });
 }
 
@@ -74,16 +74,19 @@ async function postgresRssMiB(postmaster: string | undefined): Promise<number> {
   return (await postgresProcesses(postmaster)).reduce((sum, { pages }) => sum + pages * PAGE_KIB, 0) / 1024;
 }
 
-/** CPU seconds used so far by this process and by PostgreSQL's, and the machine's CPU time (`/proc/stat`): all, idle, stolen. */
+/**
+ * CPU seconds used so far by this process and by each of PostgreSQL's (by process id), and the machine's CPU time
+ * (`/proc/stat`): all, idle, stolen.
+ */
 interface CpuTimes {
   node: number;
-  postgres: number;
+  postgres: Map<string, number>;
   machine: { all: number; idle: number; steal: number };
 }
 
 async function cpuTimes(postmaster: string | undefined): Promise<CpuTimes> {
   const { user, system } = process.cpuUsage();
-  const postgres = (await postgresProcesses(postmaster)).reduce((sum, { ticks }) => sum + ticks, 0) / TICKS_PER_SECOND;
+  const postgres = new Map((await postgresProcesses(postmaster)).map(({ pid, ticks }) => [pid, ticks / TICKS_PER_SECOND]));
   // cpu  user nice system idle iowait irq softirq steal …, summed over the cores.
   const [, ...ticks] = (await readFile('/proc/stat', 'utf8')).split('\n')[0].trim().split(/\s+/).map(Number);
   const all = ticks.slice(0, 8).reduce((sum, value) => sum + value, 0) / TICKS_PER_SECOND;
@@ -93,14 +96,16 @@ async function cpuTimes(postmaster: string | undefined): Promise<CpuTimes> {
 /**
  * Where the CPU of `records` records went between two readings: Node's (all its threads: the event loop, V8's
  * compiler and collector) and PostgreSQL's milliseconds per record, how busy the machine's cores were and how much of
- * their time the hypervisor took (steal: another guest ran).
+ * their time the hypervisor took (steal: another guest ran). PostgreSQL's is summed per process: a backend that started
+ * in between counts whole, one that ended in between (a closed connection) is missed since the earlier reading.
  */
 function cpuSummary(before: CpuTimes, after: CpuTimes, records: number): string {
+  const postgres = [...after.postgres].reduce((sum, [pid, seconds]) => sum + seconds - (before.postgres.get(pid) ?? 0), 0);
   const perRecord = (seconds: number) => ((seconds * 1000) / records).toFixed(2);
   const all = after.machine.all - before.machine.all;
   const percent = (seconds: number) => `${Math.round((seconds / all) * 100)}%`;
   return (
-    `CPU per record: node ${perRecord(after.node - before.node)} ms, PostgreSQL ${perRecord(after.postgres - before.postgres)} ms; ` +
+    `CPU per record: node ${perRecord(after.node - before.node)} ms, PostgreSQL ${perRecord(postgres)} ms; ` +
     `the ${cpus().length} cores ${percent(all - (after.machine.idle - before.machine.idle))} busy (steal ${percent(after.machine.steal - before.machine.steal)})`
   );
 }
