@@ -12,7 +12,8 @@
  *
  * With DATABASE_URL, `--keep` keeps the database (its name is printed) and `--database NAME` measures the incremental
  * part against one kept before, without ingesting again (a million records take a quarter of an hour to ingest, more
- * on a server without autovacuum).
+ * on a server without autovacuum). `--remove-source erp|shop|events|crm` then removes that source's records as
+ * `hub sources remove` does (out of every golden record, then deleted) and prints records per second.
  */
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';
@@ -26,6 +27,7 @@ import { silentLogger } from '../hub/log.js';
 import { startQueue } from '../hub/queue.js';
 import { executeRun, registerSources, requestSync, type Hub } from '../hub/sync.js';
 import { acceptRecords } from '../hub/push.js';
+import { removeSource } from '../hub/privacy.js';
 
 const { values } = parseArgs({
   options: {
@@ -36,6 +38,7 @@ const { values } = parseArgs({
     rate: { type: 'string', default: '1000' },
     keep: { type: 'boolean', default: false },
     database: { type: 'string' },
+    'remove-source': { type: 'string' },
   },
 });
 if ((values.keep || values.database) && !process.env.DATABASE_URL) throw new Error('--keep and --database need DATABASE_URL (the embedded server lives in a temporary folder)');
@@ -244,8 +247,16 @@ try {
   await incremental(hub, Math.min(count, 1000), { senders: 1 }, postmaster);
   await incremental(hub, count, { senders: Number(values.senders) }, postmaster);
   await incremental(hub, count, { rate: Number(values.rate) }, postmaster);
+  const removing = values['remove-source'];
+  if (removing) {
+    const started = performance.now();
+    const removal = await removeSource(pool, removing, 'bench');
+    const seconds = (performance.now() - started) / 1000;
+    console.log(`source removal: ${removal.raw_records} records of ${removing} removed in ${seconds.toFixed(1)} s = ${Math.round(removal.raw_records / seconds)} records/s`);
+  }
   const options = values.database ? `--database ${name}` : `--records ${total} --page-size ${values['page-size']}`;
-  console.log(`reproduce: npm run bench:ingest -- ${options} --incremental ${count} --senders ${values.senders} --rate ${values.rate}${process.env.DATABASE_URL ? ' (with DATABASE_URL)' : ''}`);
+  const removal = removing ? ` --remove-source ${removing}` : '';
+  console.log(`reproduce: npm run bench:ingest -- ${options} --incremental ${count} --senders ${values.senders} --rate ${values.rate}${removal}${process.env.DATABASE_URL ? ' (with DATABASE_URL)' : ''}`);
   if (values.keep) console.log(`kept: database ${name} (measure again with --database ${name}; drop it when done)`);
 } finally {
   await pool.end();

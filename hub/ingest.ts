@@ -114,7 +114,7 @@ async function mapStoredRecords(
   if (closeQuarantine.length) await client.query(sql.resolveQuarantine(closeQuarantine));
   if (failed.length) await client.query(sql.insertQuarantine(failed));
   const rewritten = [...mapped.map((row) => row.id), ...dropped];
-  // Match keys and interactions belong to a canonical form (foreign keys): a record mapped for the first time has none.
+  // Match keys and interactions belong to a canonical form: a record mapped for the first time has none.
   const replaced = rewritten.filter((id) => before.has(id));
   if (replaced.length) {
     await client.query(sql.deleteMatchKeys(replaced));

@@ -174,7 +174,7 @@ export const canonicalOf = (ids: number[]): Statement => ({
 /**
  * Writes the canonical form of mapped records with their match keys (`keys`, none stored: the caller deleted those of
  * records mapped before) and blocking keys (`blockKeys`, replacing theirs; identity-resolution/sql.ts blockKeyCtes), in
- * one round trip. The keys' foreign keys are checked at the end of the statement, when the canonical rows are there.
+ * one round trip. The keys have no foreign key: written with their canonical form, they go with it (migration 0020).
  */
 export const writeCanonical = (
   rows: { id: number; source: string; data: unknown; observedAt: Date }[],

@@ -11,7 +11,7 @@ import { customerLines } from '../hub/routes/export.js';
 import { createTestDatabase, type TestDatabase } from './helpers/db.js';
 import { startTestHub, syncNow, type TestHub } from './helpers/hub.js';
 import { buildTestApp, bearer } from './helpers/app.js';
-import { goldenOf, golden, lastPosition, changesAfter } from './helpers/pipeline.js';
+import { goldenOf, golden, lastPosition, changesAfter, orphanedRows } from './helpers/pipeline.js';
 
 let db: TestDatabase;
 let dir: string;
@@ -59,13 +59,14 @@ const inject = async (method: 'GET' | 'POST', url: string, key: string | null) =
   return { status: response.statusCode, headers: response.headers, body: response.body ? response.json() : undefined, text: response.body };
 };
 
-const nowhere = { raw: 0, canonical: 0, match_keys: 0, golden: 0, lineage: 0, interactions: 0, decisions: 0 };
-/** Every place a value could hide: raw, canonical, match keys, golden records, lineage, interactions, steward decisions. */
+const nowhere = { raw: 0, canonical: 0, match_keys: 0, block_keys: 0, golden: 0, lineage: 0, interactions: 0, decisions: 0 };
+/** Every place a value could hide: raw, canonical, match and blocking keys, golden records, lineage, interactions, steward decisions. */
 async function occurrences(value: string): Promise<Record<string, number>> {
   const { rows } = await db.pool.query(
     `select (select count(*) from raw_record where data::text ilike $1)::int as raw,
             (select count(*) from canonical_record where data::text ilike $1)::int as canonical,
             (select count(*) from match_key where value ilike $1)::int as match_keys,
+            (select count(*) from block_key where key ilike $1)::int as block_keys,
             (select count(*) from golden_record where data::text ilike $1)::int as golden,
             (select count(*) from attribute_lineage where value::text ilike $1)::int as lineage,
             (select count(*) from interaction where data::text ilike $1)::int as interactions,
@@ -130,6 +131,7 @@ describe('POST /v1/customers/{id}/erase', () => {
     expect(body.write_back).toMatch(/not pushed/i);
     expect(await occurrences('jo@example.com')).toEqual(nowhere);
     expect(await occurrences('Bloggs')).toEqual(nowhere);
+    expect(await orphanedRows(db.pool)).toEqual({ match_keys: 0, block_keys: 0, lineage: 0, memberships: 0 });
     expect(await golden(db.pool, jo)).toEqual({ status: 'erased', merged_into: null, data: {} });
     const { rows: tombstones } = await db.pool.query('select kind, key_hash from erasure_tombstone order by kind');
     expect(tombstones.map((row) => row.kind)).toEqual(['content', 'content', 'email', 'phone', 'record', 'record']);
@@ -215,5 +217,6 @@ describe('removing a source', () => {
 
     const { rows } = await db.pool.query("select (select count(*) from raw_record where source = 'crm')::int as crm, (select count(*) from raw_record where source = 'contacts')::int as contacts, (select removed_at from source where name = 'crm') as removed_at");
     expect(rows[0]).toEqual({ crm: 0, contacts: 1, removed_at: expect.any(Date) });
+    expect(await orphanedRows(db.pool)).toEqual({ match_keys: 0, block_keys: 0, lineage: 0, memberships: 0 });
   });
 });

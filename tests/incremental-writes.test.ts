@@ -2,7 +2,7 @@
  * Issue 3, incremental speed: what a record joining or changing writes. Lineage and blocking keys are replaced by their
  * difference (rows that stay are not written again, yet the result equals a full rewrite); a transaction marks a
  * customer's document stale once; a small pass runs on generic plans; a source's mapping is compiled again only when
- * its file changed.
+ * its file changed; rows derived from a record, which check no foreign key, go with it.
  */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -14,7 +14,7 @@ import { rebuildClusters } from '../identity-resolution/probabilistic-matcher.js
 import { resolveRecords } from '../identity-resolution/resolve.js';
 import { MAX_GENERIC_PLAN_SEEDS } from '../identity-resolution/sql.js';
 import { createTestDatabase, type TestDatabase } from './helpers/db.js';
-import { goldenOf, ingest, rawRecordId } from './helpers/pipeline.js';
+import { goldenOf, ingest, orphanedRows, rawRecordId } from './helpers/pipeline.js';
 
 let db: TestDatabase;
 
@@ -105,6 +105,41 @@ describe('records stored before blocking keys were', () => {
     expect(rows.map((row) => Number(row.id)).sort()).toEqual([first, second].sort());
     expect(await goldenOf(db.pool, 'erp', 'o1')).toBe(olga);
     expect(await goldenOf(db.pool, 'shop', 'o2')).toBe(olga);
+  });
+});
+
+describe('rows derived from a record', () => {
+  /** A record's match and blocking keys, lineage rows and memberships. */
+  const derivedOf = async (id: number) =>
+    (
+      await db.pool.query(
+        `select (select count(*) from match_key where raw_record_id = $1)::int as match_keys, (select count(*) from block_key where raw_record_id = $1)::int as block_keys,
+                (select count(*) from attribute_lineage where raw_record_id = $1)::int as lineage, (select count(*) from cluster_membership where raw_record_id = $1)::int as memberships`,
+        [id],
+      )
+    ).rows[0];
+  const none = { match_keys: 0, block_keys: 0, lineage: 0, memberships: 0 };
+
+  it('go with it: its keys with its canonical form, its lineage and memberships with the record', async () => {
+    await ingest(db.pool, 'erp', [{ id: 'd1', given: 'Dora', family: 'Diaz', email: 'dora@example.com', phone: '+49 30 1234567', city: 'Bonn', updated: '2025-01-01T10:00:00Z' }]);
+    await ingest(db.pool, 'shop', [{ id: 'd2', given: 'Dora', family: 'Diaz', email: 'dora@example.com', city: 'Köln', updated: '2025-02-01T10:00:00Z' }]);
+    const [first, second] = [await rawRecordId(db.pool, 'erp', 'd1'), await rawRecordId(db.pool, 'shop', 'd2')];
+    expect(await goldenOf(db.pool, 'shop', 'd2')).toBe(await goldenOf(db.pool, 'erp', 'd1'));
+    for (const id of [first, second]) {
+      const derived = await derivedOf(id);
+      for (const count of Object.values(derived)) expect(count).toBeGreaterThan(0);
+    }
+
+    // Quarantined (a malformed email): its canonical form goes, and its keys with it; the pass takes it out of the customer.
+    const counts = await ingest(db.pool, 'shop', [{ id: 'd2', given: 'Dora', family: 'Diaz', email: 'dora(at)example', updated: '2025-03-01T10:00:00Z' }]);
+    expect(counts.quarantined).toBe(1);
+    expect(await derivedOf(second)).toMatchObject({ match_keys: 0, block_keys: 0, lineage: 0 });
+
+    // The record deleted (as erasure and source removal do): its lineage, memberships and keys go with it.
+    await db.pool.query('delete from raw_record where id = any($1::bigint[])', [[first, second]]);
+    expect(await derivedOf(first)).toEqual(none);
+    expect(await derivedOf(second)).toEqual(none);
+    expect(await orphanedRows(db.pool)).toEqual(none);
   });
 });
 

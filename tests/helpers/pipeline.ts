@@ -46,6 +46,20 @@ export async function rawRecordId(pool: Pool, source: string, externalId: string
   return Number(rows[0].id);
 }
 
+/**
+ * Rows derived from source records whose record is gone: match and blocking keys without a canonical form, lineage and
+ * memberships without a raw record (none of them has a foreign key to check it; migration 0020).
+ */
+export async function orphanedRows(pool: Pool): Promise<{ match_keys: number; block_keys: number; lineage: number; memberships: number }> {
+  const { rows } = await pool.query(
+    `select (select count(*) from match_key k where not exists (select 1 from canonical_record c where c.raw_record_id = k.raw_record_id))::int as match_keys,
+            (select count(*) from block_key k where not exists (select 1 from canonical_record c where c.raw_record_id = k.raw_record_id))::int as block_keys,
+            (select count(*) from attribute_lineage l where l.raw_record_id is not null and not exists (select 1 from raw_record r where r.id = l.raw_record_id))::int as lineage,
+            (select count(*) from cluster_membership m where not exists (select 1 from raw_record r where r.id = m.raw_record_id))::int as memberships`,
+  );
+  return rows[0];
+}
+
 /** The current golden id of a source record. */
 export async function goldenOf(pool: Pool, source: string, externalId: string): Promise<string | undefined> {
   const { rows } = await pool.query<{ golden_id: string }>(
