@@ -4,7 +4,7 @@
 -- against 0.79-0.85, seven alternating runs). What their cascades did, the triggers below do when the parent goes.
 -- Deleting records was slow too: the cascades from raw_record read the whole lineage and membership tables for each
 -- record; the lineage trigger and the memberships' cascade now go through indexes (removing a source of 28,571
--- records from 100,000: 21 s against about 16 minutes). Keys written apart from their canonical form (a
+-- records from about 120,000: 10-21 s against about 16 minutes). Keys written apart from their canonical form (a
 -- model's training, a full rebuild) for a record deleted meanwhile would stay behind inert: candidates are read
 -- through canonical_record.
 alter table attribute_lineage drop constraint attribute_lineage_raw_record_id_fkey;
