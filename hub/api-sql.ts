@@ -161,8 +161,9 @@ const customerResourceQuery = (golden: string) => `with ${mergeTargetIn('golden_
            ${lineageJson(golden, true)} as lineage,
            ${lineageJson(golden, false)} as alternates,
            (select coalesce(json_agg(json_build_object('raw_record_id', m.raw_record_id, 'source', r.source, 'stream', r.stream, 'external_id', r.external_id,
-                'since', ${isoTime('m.valid_from')}, 'cause', m.cause, 'detail', m.detail) order by m.raw_record_id), '[]')
-              from cluster_membership m join raw_record r on r.id = m.raw_record_id where m.golden_id = ${golden} and m.valid_to is null) as source_records,
+                'since', ${isoTime('m.valid_from')}, 'cause', m.cause, 'detail', m.detail, 'omitted_values', coalesce(c.omitted, '[]')) order by m.raw_record_id), '[]')
+              from cluster_membership m join raw_record r on r.id = m.raw_record_id left join canonical_record c on c.raw_record_id = m.raw_record_id
+              where m.golden_id = ${golden} and m.valid_to is null) as source_records,
            ${VALUE_COLUMNS}
          from target join golden_record g on g.id = ${golden} cross join ts cross join stats cross join money`;
 

@@ -5,7 +5,7 @@
 import type { PoolClient } from './db/database.js';
 import type { RecordPage } from '../connectors/kit/contract.js';
 import type { CanonicalRecord } from '../openapi/generated/canonical-record.gen.js';
-import type { CompiledMapping } from '../mapping/engine.js';
+import type { CompiledMapping, FieldError } from '../mapping/engine.js';
 import { matchKeys } from '../identity-resolution/match-keys.js';
 import { blockKeyRows } from '../identity-resolution/probabilistic-matcher.js';
 import type { ChangeCause } from '../identity-resolution/change-log.js';
@@ -65,7 +65,7 @@ async function mapStoredRecords(
 ): Promise<{ touched: number[]; quarantined: number; unmapped: Set<string> }> {
   if (rows.length === 0) return { touched: [], quarantined: 0, unmapped: new Set() };
   const ids = rows.map((row) => Number(row.id)).filter((id) => !inserted.has(id));
-  const { rows: previous } = ids.length ? await client.query<{ id: string; data: CanonicalRecord; observed_at: Date }>(sql.canonicalOf(ids)) : { rows: [] };
+  const { rows: previous } = ids.length ? await client.query<{ id: string; data: CanonicalRecord; observed_at: Date; omitted: FieldError[] | null }>(sql.canonicalOf(ids)) : { rows: [] };
   const before = new Map(previous.map((row) => [Number(row.id), row]));
   const { rows: openRows } = ids.length
     ? await client.query<{ raw_record_id: string; reason: string }>({
@@ -75,7 +75,7 @@ async function mapStoredRecords(
     : { rows: [] };
   const openReason = new Map(openRows.map((row) => [Number(row.raw_record_id), row.reason]));
 
-  const mapped: { id: number; source: string; data: CanonicalRecord; observedAt: Date }[] = [];
+  const mapped: { id: number; source: string; data: CanonicalRecord; observedAt: Date; omitted: FieldError[] }[] = [];
   const failed: sql.QuarantineRow[] = [];
   /** External ids of the records that do not map (quarantined now or before). */
   const unmapped = new Set<string>();
@@ -88,8 +88,13 @@ async function mapStoredRecords(
       if (openReason.has(id)) closeQuarantine.push(id);
       const observedAt = result.record.observed_at ? new Date(result.record.observed_at) : row.changed_at;
       const old = before.get(id);
-      if (old && stableStringify(old.data) === stableStringify(result.record) && old.observed_at.getTime() === observedAt.getTime()) continue;
-      mapped.push({ id, source: target.source, data: result.record, observedAt });
+      const unchanged =
+        old &&
+        stableStringify(old.data) === stableStringify(result.record) &&
+        old.observed_at.getTime() === observedAt.getTime() &&
+        stableStringify(old.omitted ?? []) === stableStringify(result.omitted);
+      if (unchanged) continue;
+      mapped.push({ id, source: target.source, data: result.record, observedAt, omitted: result.omitted });
       continue;
     }
     const reason = result.errors.map((error) => `${error.field} (${error.target}): ${error.reason}`).join('; ');

@@ -166,25 +166,26 @@ export const rawRecordIdsOfSource = (source: string, afterId: number, limit: num
 });
 
 export const canonicalOf = (ids: number[]): Statement => ({
-  text: 'select raw_record_id as id, data, observed_at from canonical_record where raw_record_id = any($1::bigint[])',
+  text: 'select raw_record_id as id, data, observed_at, omitted from canonical_record where raw_record_id = any($1::bigint[])',
   name: 'hub_canonical_of',
   values: [ids],
 });
 
 /**
- * Writes the canonical form of mapped records with their match keys (`keys`, none stored: the caller deleted those of
- * records mapped before) and blocking keys (`blockKeys`, replacing theirs; identity-resolution/sql.ts blockKeyCtes), in
- * one round trip. The keys have no foreign key: written with their canonical form, they go with it (migration 0020).
+ * Writes the canonical form of mapped records (with the values their mapping omitted; none: null) with their match keys
+ * (`keys`, none stored: the caller deleted those of records mapped before) and blocking keys (`blockKeys`, replacing
+ * theirs; identity-resolution/sql.ts blockKeyCtes), in one round trip. The keys have no foreign key: written with their
+ * canonical form, they go with it (migration 0020).
  */
 export const writeCanonical = (
-  rows: { id: number; source: string; data: unknown; observedAt: Date }[],
+  rows: { id: number; source: string; data: unknown; observedAt: Date; omitted: unknown[] }[],
   keys: { id: number; kind: string; value: string; verified: boolean }[],
   blockKeys: { id: number; key: string }[],
 ): Statement => ({
   text: `with canonical as (
-           insert into canonical_record (raw_record_id, source, data, observed_at)
-           select * from unnest($1::bigint[], $2::text[], $3::jsonb[], $4::timestamptz[])
-           on conflict (raw_record_id) do update set data = excluded.data, observed_at = excluded.observed_at, mapped_at = now()
+           insert into canonical_record (raw_record_id, source, data, observed_at, omitted)
+           select * from unnest($1::bigint[], $2::text[], $3::jsonb[], $4::timestamptz[], $11::jsonb[])
+           on conflict (raw_record_id) do update set data = excluded.data, observed_at = excluded.observed_at, omitted = excluded.omitted, mapped_at = now()
            returning 1),
          match_keys as (
            insert into match_key (raw_record_id, kind, value, verified) select * from unnest($5::bigint[], $6::text[], $7::text[], $8::boolean[])
@@ -203,6 +204,7 @@ export const writeCanonical = (
     keys.map((key) => key.verified),
     blockKeys.map((key) => key.id),
     blockKeys.map((key) => key.key),
+    rows.map((row) => (row.omitted.length ? JSON.stringify(row.omitted) : null)),
   ],
 });
 

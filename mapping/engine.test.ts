@@ -382,6 +382,52 @@ describe('consent', () => {
   });
 });
 
+describe("on_error: omit", () => {
+  const fields = [
+    { target: 'person.email', from: 'email', transforms: ['email'] },
+    { target: 'person.phone', from: 'phone', transforms: ['phone'] },
+    { target: 'person.phone', from: 'phones.*', transforms: ['phone'], on_error: 'omit' },
+    { target: 'person.address.city', from: 'city', transforms: ['normalise_text'], on_error: 'omit' },
+  ];
+  const omitted = (result: MapResult) => {
+    if (!result.ok) throw new Error(`expected a record, got ${JSON.stringify(result.errors)}`);
+    return result.omitted;
+  };
+
+  it('leaves a value its rule cannot map out of the record, names it, and maps the rest', () => {
+    const result = mapWith(fields, { email: 'ann@example.com', phone: '+49 30 1234567', phones: ['+49 40 7654321', 'call reception', '030 9876543'], city: { street: 'x' } });
+    expect(record(result)).toEqual({
+      person: { emails: [{ address: 'ann@example.com' }], phones: [{ number: '+49301234567' }, { number: '+49407654321' }, { number: '+49309876543' }] },
+    });
+    expect(omitted(result)).toEqual([
+      { field: 'phones.1', target: 'person.phone', reason: expect.stringMatching(/^'call reception' /) },
+      { field: 'city', target: 'person.address.city', reason: expect.stringMatching(/not a text value/) },
+    ]);
+    expect(omitted(mapWith(fields, { email: 'ann@example.com', phones: ['+49 40 7654321'] }))).toEqual([]);
+    // A '*' field that holds no list is omitted too.
+    expect(omitted(mapWith(fields, { email: 'ann@example.com', phones: 'call reception' }))).toEqual([
+      { field: 'phones.*', target: 'person.phone', reason: "'phones' holds 'call reception', not a list" },
+    ]);
+  });
+
+  it("still quarantines a record for a rule without it, reporting only that rule's errors", () => {
+    expect(errors(mapWith(fields, { email: 'ann@example.com', phone: 'call reception', phones: ['n/a'] }))).toEqual([
+      { field: 'phone', target: 'person.phone', reason: expect.stringMatching(/^'call reception' /) },
+    ]);
+  });
+
+  it('fails the record when an omitted value is one its group needs', () => {
+    const interaction = [
+      { target: 'interaction.kind', from: 'type', transforms: [{ map_values: { values: { auftrag: 'order' } } }], on_error: 'omit' },
+      { target: 'interaction.occurred_at', from: 'date', transforms: ['parse_timestamp'] },
+    ];
+    expect(errors(mapWith(interaction, { type: 'rechnung', date: '2024-01-05T00:00:00Z' }))).toEqual([
+      { field: 'type', target: 'interaction.kind', reason: "'rechnung' is not one of: auftrag" },
+    ]);
+    expect(omitted(mapWith(interaction, { type: 'rechnung' }))).toEqual([{ field: 'type', target: 'interaction.kind', reason: "'rechnung' is not one of: auftrag" }]);
+  });
+});
+
 /** The issues of a document that parseMapping refuses; the message gives each as `origin: path: reason`. */
 function issues(input: unknown) {
   try {
@@ -424,6 +470,15 @@ streams:
     ]);
     expect(issues(oneRule({ target: 'person.family_name', from: 'b', transforms: [{ trimm: {} }] }))).toEqual([
       { path: 'streams.rows.fields[1].transforms[0].trimm', reason: expect.stringMatching(/^is not a known key \(expected one of: trim, /) },
+    ]);
+  });
+
+  it("refuses on_error 'omit' on a required rule, and an unknown on_error", () => {
+    expect(issues(oneRule({ target: 'person.family_name', from: 'b', required: true, on_error: 'omit' }))).toEqual([
+      { path: 'streams.rows.fields[1].on_error', reason: "'omit' cannot be combined with 'required: true': a required value cannot be left out" },
+    ]);
+    expect(issues(oneRule({ target: 'person.family_name', from: 'b', on_error: 'skip' }))).toEqual([
+      { path: 'streams.rows.fields[1].on_error', reason: expect.stringMatching(/quarantine, omit/) },
     ]);
   });
 
@@ -541,7 +596,7 @@ streams:
 
   it('refuses unknown keys, missing keys and wrong types', () => {
     expect(issues(oneRule({ target: 'person.family_name', form: 'b' }))).toEqual([
-      { path: 'streams.rows.fields[1].form', reason: 'is not a known key (expected one of: target, from, value, transforms, required, scheme, verified, verified_from)' },
+      { path: 'streams.rows.fields[1].form', reason: 'is not a known key (expected one of: target, from, value, transforms, required, on_error, scheme, verified, verified_from)' },
     ]);
     expect(issues({ streams: { rows: { fields: [{ from: 'a', required: 'yes' }] } } })).toEqual([
       { path: 'streams.rows.fields[0].target', reason: 'is required' },

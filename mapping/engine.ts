@@ -1,8 +1,8 @@
 /**
  * The mapping engine. A mapping document is data: per stream, rules from source fields (or
  * constants) through named transforms to canonical targets. parseMapping validates a document;
- * compileMapping turns it into a function from one raw record to a CanonicalRecord or to all of
- * that record's field errors.
+ * compileMapping turns it into a function from one raw record to a CanonicalRecord (with the values left
+ * out by rules that omit what they cannot map) or to all of that record's field errors.
  */
 import { readFile } from 'node:fs/promises';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
@@ -29,7 +29,8 @@ export interface FieldError {
   reason: string;
 }
 
-export type MapResult = { ok: true; record: CanonicalRecord } | { ok: false; errors: FieldError[] };
+/** A mapped record and the values its `on_error: omit` rules left out, or every error that keeps it from mapping. */
+export type MapResult = { ok: true; record: CanonicalRecord; omitted: FieldError[] } | { ok: false; errors: FieldError[] };
 
 export interface CompiledMapping {
   streams: string[];
@@ -177,6 +178,7 @@ function streamIssues(stream: string, rules: FieldRule[]): ConfigIssue[] {
       issues.push({ path: `${at}.from`, reason: "'*' (every element of a list) is only allowed for targets identifier, person.email and person.phone" });
     }
     if (hasEvery(rule.from) && rule.required) issues.push({ path: `${at}.required`, reason: "cannot be combined with '*' in 'from' (a list may be empty)" });
+    if (rule.required && rule.on_error === 'omit') issues.push({ path: `${at}.on_error`, reason: "'omit' cannot be combined with 'required: true': a required value cannot be left out" });
     if (hasEvery(rule.verified_from) && !hasEvery(rule.from)) {
       issues.push({ path: `${at}.verified_from`, reason: "holds '*' but 'from' does not: the flag is read from the element the value came from" });
     }
@@ -224,6 +226,8 @@ interface CompiledRule {
   read(data: Record<string, unknown>): ReadValue[] | { reason: string };
   steps: { run: Transform<unknown>; options: object }[];
   required: boolean;
+  /** `on_error: omit`: a value the rule cannot map is left out of the record instead of failing it. */
+  omit: boolean;
   scheme?: string;
   /** Whether the source verified the value: a constant, or read from the record (`verified_from`, of `element` with `*`). */
   verified(data: Record<string, unknown>, element?: number): { value: boolean | undefined } | { reason: string };
@@ -269,6 +273,7 @@ function compileRule(rule: FieldRule): CompiledRule {
       return { run: transforms[name] as Transform<unknown>, options };
     }),
     required: rule.required ?? false,
+    omit: rule.on_error === 'omit',
     scheme: rule.scheme,
     verified: verifiedReader(rule),
     check: ajv.getSchema(`CanonicalRecord#${place}`)!,
@@ -384,6 +389,8 @@ export function compileMapping(doc: MappingDocument): CompiledMapping {
       return { ok: false, errors: [{ field: '(stream)', target: '(stream)', reason: `stream '${stream}' is not in the mapping (it has: ${[...streams.keys()].join(', ')})` }] };
     }
     const errors: FieldError[] = [];
+    const omitted: FieldError[] = [];
+    const fail = (rule: CompiledRule, error: FieldError) => (rule.omit ? omitted : errors).push(error);
     const values = new Map<Target, unknown>();
     const emails: Email[] = [];
     const phones: Phone[] = [];
@@ -391,20 +398,20 @@ export function compileMapping(doc: MappingDocument): CompiledMapping {
     for (const rule of rules) {
       const read = rule.read(data);
       if ('reason' in read) {
-        errors.push({ field: rule.field, target: rule.target, reason: read.reason });
+        fail(rule, { field: rule.field, target: rule.target, reason: read.reason });
         continue;
       }
       for (const { field, value, element } of read) {
         const result = applyRule(rule, value, ctx);
         if ('reason' in result) {
-          errors.push({ field, target: rule.target, reason: result.reason });
+          fail(rule, { field, target: rule.target, reason: result.reason });
           continue;
         }
         if (result.value === undefined) continue;
         const text = result.value as string;
         const flag = rule.verified(data, element);
         if ('reason' in flag) {
-          errors.push({ field, target: rule.target, reason: flag.reason });
+          fail(rule, { field, target: rule.target, reason: flag.reason });
           continue;
         }
         const verified = flag.value === undefined ? {} : { verified: flag.value };
@@ -414,16 +421,17 @@ export function compileMapping(doc: MappingDocument): CompiledMapping {
         else values.set(rule.target, result.value);
       }
     }
-    // A group's required parts: only reported when nothing else already explains their absence.
+    // A group's required parts: only reported when nothing else already explains their absence. One a rule omitted
+    // cannot be left out after all: why it was fails the record.
     const require = (needed: boolean, target: Target, reason: string) => {
-      if (needed && !values.has(target) && !errors.some((error) => error.target === target)) {
-        errors.push({ field: rules.find((rule) => rule.target === target)?.field ?? '(none)', target, reason });
-      }
+      if (!needed || values.has(target) || errors.some((error) => error.target === target)) return;
+      const left = omitted.filter((error) => error.target === target);
+      errors.push(...(left.length ? left : [{ field: rules.find((rule) => rule.target === target)?.field ?? '(none)', target, reason }]));
     };
     const interaction = [...values.keys()].some((target) => target.startsWith('interaction.'));
     require(interaction, 'interaction.kind', 'is required when other interaction fields are set');
     require(interaction, 'interaction.occurred_at', 'is required when other interaction fields are set');
-    return errors.length ? { ok: false, errors } : { ok: true, record: assemble(values, emails, phones, identifiers) };
+    return errors.length ? { ok: false, errors } : { ok: true, record: assemble(values, emails, phones, identifiers), omitted };
   }
 
   return { streams: [...streams.keys()], map };

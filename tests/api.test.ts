@@ -429,8 +429,8 @@ describe('GET /v1/customers/{id}', () => {
       },
       alternates: { given_name: [entry('Adah', 'shop')], emails: [entry('ada@example.com', 'shop')] },
       source_records: [
-        { raw_record_id: ids.shopRecord, source: 'shop', stream: 'customers', external_id: 'S-1', since: '2025-01-02T00:00:00.000Z', cause: 'rule', detail: { rule: 'shared_key', links: [] } },
-        { raw_record_id: ids.crmRecord, source: 'crm', stream: 'contacts', external_id: 'C-1', since: '2025-02-02T00:00:00.000Z', cause: 'rule', detail: { rule: 'shared_key', links: [{ kind: 'email' }] } },
+        { raw_record_id: ids.shopRecord, source: 'shop', stream: 'customers', external_id: 'S-1', since: '2025-01-02T00:00:00.000Z', cause: 'rule', detail: { rule: 'shared_key', links: [] }, omitted_values: [] },
+        { raw_record_id: ids.crmRecord, source: 'crm', stream: 'contacts', external_id: 'C-1', since: '2025-02-02T00:00:00.000Z', cause: 'rule', detail: { rule: 'shared_key', links: [{ kind: 'email' }] }, omitted_values: [] },
       ],
       value: expect.objectContaining({ segment: expect.any(String) }),
       created_at: expect.any(String),

@@ -1,7 +1,8 @@
 /**
  * Bad records through a connector (a CSV file) and through a pushed source (`acceptRecords`): wrong types,
  * missing keys, a 10 MB field, control characters, NUL bytes, invalid UTF-8 / UTF-16. Each bad record is
- * quarantined with a reason; the rest of the stream loads.
+ * quarantined with a reason; the rest of the stream loads. A bad value of a rule with `on_error: omit` is left out
+ * instead, and the customer's source record names it.
  */
 import { mkdtemp, writeFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -9,7 +10,10 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkConfig } from '../hub/config.js';
 import { acceptRecords } from '../hub/push.js';
+import { createApiKey } from '../hub/auth.js';
+import { bearer, buildTestApp } from './helpers/app.js';
 import { createTestDatabase, type TestDatabase } from './helpers/db.js';
+import { goldenOf } from './helpers/pipeline.js';
 import { startTestHub, syncNow, type TestHub } from './helpers/hub.js';
 
 const TEN_MB = 10 * 1024 * 1024;
@@ -26,7 +30,8 @@ describe('bad records', () => {
     );
     await writeFile(
       join(dir, 'pushed.yaml'),
-      'streams:\n  contacts:\n    fields:\n      - { target: observed_at, from: updated, transforms: [parse_timestamp] }\n      - { target: person.email, from: email, transforms: [email] }\n      - { target: person.full_name, from: name }\n',
+      'streams:\n  contacts:\n    fields:\n      - { target: observed_at, from: updated, transforms: [parse_timestamp] }\n      - { target: person.email, from: email, transforms: [email] }\n      - { target: person.full_name, from: name }\n' +
+        '      - { target: person.phone, from: phone, transforms: [phone], on_error: omit }\n',
     );
     const lines = ['id,email,name,updated'];
     for (let i = 1; i <= 20; i++) lines.push(`g${i},good${i}@example.com,Good ${i},2025-01-0${(i % 9) + 1}T00:00:00Z`);
@@ -121,5 +126,37 @@ describe('bad records', () => {
     // A record with no fields at all is stored (it maps to nothing, and matches nobody).
     expect(loaded).toEqual(expect.arrayContaining(['p1', 'p2', 'control', 'missing-keys']));
     for (const id of ['huge', 'nul', 'nul-key', 'lone-surrogate', 'deep']) expect(loaded).not.toContain(id);
+  }, 60_000);
+
+  it("a value its rule omits: the record loads without it, its customer's source record names it until it is fixed", async () => {
+    const app = await buildTestApp(hub);
+    try {
+      const key = await createApiKey(db.pool, 'omitted-reader', ['read']);
+      const push = (phone: string) =>
+        acceptRecords(hub, 'pushed', 'contacts', [{ externalId: 'o1', data: { id: 'o1', email: 'olga@example.com', name: 'Olga', phone, updated: '2025-03-01T00:00:00Z' } }], { cause: 'api', actor: 'test' });
+      const customer = async () => {
+        const golden = await goldenOf(db.pool, 'pushed', 'o1');
+        const response = await app.inject({ method: 'GET', url: `/v1/customers/${golden}`, headers: bearer(key) });
+        expect(response.statusCode, response.body).toBe(200);
+        return response.json();
+      };
+
+      expect(await push('call reception')).toMatchObject({ created: 1, quarantined: 0 });
+      expect((await quarantined('pushed')).map((entry) => entry.external_id)).not.toContain('o1');
+      const before = await customer();
+      expect(before.attributes).toMatchObject({ email: 'olga@example.com', full_name: 'Olga' });
+      expect(before.attributes.phones ?? []).toEqual([]);
+      expect(before.source_records).toEqual([
+        expect.objectContaining({ external_id: 'o1', omitted_values: [{ field: 'phone', target: 'person.phone', reason: expect.stringMatching(/^'call reception' /) }] }),
+      ]);
+
+      // Fixed at the source: the phone maps, nothing is omitted any more.
+      expect(await push('+49 30 1234567')).toMatchObject({ updated: 1 });
+      const after = await customer();
+      expect(after.attributes.phones).toEqual(['+49301234567']);
+      expect(after.source_records).toEqual([expect.objectContaining({ external_id: 'o1', omitted_values: [] })]);
+    } finally {
+      await app.close();
+    }
   }, 60_000);
 });

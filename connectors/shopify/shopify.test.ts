@@ -269,6 +269,15 @@ describe('shopify: default mapping', () => {
         consent: [{ channel: 'email_marketing', status: 'opt_in', at: '2024-04-30T12:00:00.000Z' }],
       },
     });
+    // The default address's phone is free text: Bob's (a fictional 555 number) is not a phone number, so it is left
+    // out and named, and Bob maps; a valid one is a second phone.
+    expect(customer.ok && customer.omitted).toEqual([
+      { field: 'defaultAddress.phone', target: 'person.phone', reason: "'555-625-1199' is not a valid phone number (no default region)" },
+    ]);
+    const bob = load('customers-page-1.json').data.customers.nodes[0];
+    const withAddressPhone = mapping.map('customers', { ...bob, defaultAddress: { ...bob.defaultAddress, phone: '+1 613-555-0199' } }, ctx);
+    expect(withAddressPhone.ok && withAddressPhone.record.person?.phones).toEqual([{ number: '+16136120707' }, { number: '+16135550199' }]);
+    expect(withAddressPhone.ok && withAddressPhone.omitted).toEqual([]);
     expect(jane).toMatchObject({ ok: true });
     // verifiedEmail false: the address is kept, marked unverified.
     const ana = mapping.map('customers', load('customers-page-2.json').data.customers.nodes[0], ctx);

@@ -107,7 +107,7 @@ const customer = {
       items: {
         type: 'object',
         additionalProperties: false,
-        required: ['raw_record_id', 'source', 'stream', 'external_id', 'since', 'cause', 'detail'],
+        required: ['raw_record_id', 'source', 'stream', 'external_id', 'since', 'cause', 'detail', 'omitted_values'],
         properties: {
           raw_record_id: integerId,
           source: { type: 'string' },
@@ -116,6 +116,20 @@ const customer = {
           since: dateTime,
           cause: { type: 'string', enum: ['rule', 'match', 'steward'] },
           detail: { type: 'object', additionalProperties: true, description: 'What linked the record, e.g. the shared keys.' },
+          omitted_values: {
+            type: 'array',
+            description: "Values of the record its mapping left out (rules with `on_error: omit`), and why; the raw record keeps them as received.",
+            items: {
+              type: 'object',
+              additionalProperties: false,
+              required: ['field', 'target', 'reason'],
+              properties: {
+                field: { type: 'string', description: 'The source field (an element of a list by its index).' },
+                target: { type: 'string', description: 'The canonical target the rule fills.' },
+                reason: { type: 'string' },
+              },
+            },
+          },
         },
       },
     },

@@ -88,6 +88,10 @@ export interface FieldRule {
    */
   required?: boolean;
   /**
+   * What a value this rule cannot map (a transform fails, the value does not fit its target) does to its record. `quarantine` (the default): the whole record waits in quarantine with the reason. `omit`: the value is left out and the rest of the record loads; the record's entry in a customer's `source_records` lists it under `omitted_values`, with the field and the reason, and the raw record keeps it as received. For values a record can do without, such as a free-text second phone; not with `required: true`.
+   */
+  on_error?: 'quarantine' | 'omit';
+  /**
    * The identifier's scheme, e.g. 'crm:customer_id'. Only for target `identifier`.
    */
   scheme?: string;

@@ -103,7 +103,17 @@ export interface Customer {
   attributes: Record<string, unknown>;
   lineage: Record<string, LineageEntry[]>;
   alternates: Record<string, LineageEntry[]>;
-  source_records: { raw_record_id: number | string; source: string; stream: string; external_id: string; since: string; cause: string; detail: Record<string, unknown> }[];
+  source_records: {
+    raw_record_id: number | string;
+    source: string;
+    stream: string;
+    external_id: string;
+    since: string;
+    cause: string;
+    detail: Record<string, unknown>;
+    /** Values the record's mapping left out (`on_error: omit`), and why. */
+    omitted_values: { field: string; target: string; reason: string }[];
+  }[];
   value?: {
     segment: string;
     revenue: Record<string, number>;

@@ -242,6 +242,11 @@ function SourceRecords({ customer, onSplit }: { customer: Customer; onSplit: (ra
               </td>
               <td class="muted">
                 {record.cause} since {when(record.since)}
+                {record.omitted_values.map((omitted) => (
+                  <div key={omitted.field}>
+                    left out {omitted.field}: {omitted.reason}
+                  </div>
+                ))}
               </td>
             </tr>
           ))}
