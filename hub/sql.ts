@@ -13,7 +13,8 @@ export const listSources = (): Statement => ({
            (select row_to_json(r) from (select id, status, trigger, queued_at, started_at, finished_at, read, created, updated, unchanged, quarantined, error
               from sync_run where source = s.name order by id desc limit 1) r) as last_run,
            (select count(*) from raw_record where source = s.name)::int as records,
-           (select count(*) from quarantine where source = s.name and resolved_at is null)::int as quarantined
+           (select count(*) from quarantine where source = s.name and resolved_at is null)::int as quarantined,
+           (select count(*) from canonical_record where source = s.name and omitted is not null)::int as omitted
          from source s where s.removed_at is null order by s.name`,
   values: [],
 });

@@ -532,7 +532,7 @@ describe('sources, runs and quarantine', () => {
     expect(body.data.map((source: { name: string }) => source.name)).toEqual(['shop', 'crm', 'fresh', 'spare']);
     expect(body.data[0]).toMatchObject({ name: 'shop', connector: 'csv', schedule: '0 * * * *', records: 2, quarantined: 1 });
     expect(body.data[0].last_run).toMatchObject({ id: ids.run, status: 'succeeded', read: 10, created: 8, error: null });
-    expect(body.data[2]).toEqual({ name: 'fresh', connector: 'csv', schedule: null, next_run_at: null, last_run: null, records: 0, quarantined: 0 });
+    expect(body.data[2]).toEqual({ name: 'fresh', connector: 'csv', schedule: null, next_run_at: null, last_run: null, records: 0, quarantined: 0, records_with_omitted_values: 0 });
   });
 
   it('queues a sync once: a second request while it is queued answers the same run', async () => {

@@ -140,6 +140,10 @@ describe('bad records', () => {
         expect(response.statusCode, response.body).toBe(200);
         return response.json();
       };
+      const omittedOfSource = async () => {
+        const response = await app.inject({ method: 'GET', url: '/v1/sources', headers: bearer(key) });
+        return response.json().data.find((source: { name: string }) => source.name === 'pushed').records_with_omitted_values;
+      };
 
       expect(await push('call reception')).toMatchObject({ created: 1, quarantined: 0 });
       expect((await quarantined('pushed')).map((entry) => entry.external_id)).not.toContain('o1');
@@ -149,12 +153,14 @@ describe('bad records', () => {
       expect(before.source_records).toEqual([
         expect.objectContaining({ external_id: 'o1', omitted_values: [{ field: 'phone', target: 'person.phone', reason: expect.stringMatching(/^'call reception' /) }] }),
       ]);
+      expect(await omittedOfSource()).toBe(1);
 
       // Fixed at the source: the phone maps, nothing is omitted any more.
       expect(await push('+49 30 1234567')).toMatchObject({ updated: 1 });
       const after = await customer();
       expect(after.attributes.phones).toEqual(['+49301234567']);
       expect(after.source_records).toEqual([expect.objectContaining({ external_id: 'o1', omitted_values: [] })]);
+      expect(await omittedOfSource()).toBe(0);
     } finally {
       await app.close();
     }

@@ -484,7 +484,7 @@ const source = {
   description: "A configured source. Its connector configuration is never shown: it may carry secrets.",
   type: 'object',
   additionalProperties: false,
-  required: ['name', 'connector', 'schedule', 'next_run_at', 'last_run', 'records', 'quarantined'],
+  required: ['name', 'connector', 'schedule', 'next_run_at', 'last_run', 'records', 'quarantined', 'records_with_omitted_values'],
   properties: {
     name: { type: 'string' },
     connector: { type: 'string' },
@@ -508,6 +508,10 @@ const source = {
     },
     records: { type: 'integer', description: 'Raw records kept.' },
     quarantined: { type: 'integer', description: 'Open quarantine entries.' },
+    records_with_omitted_values: {
+      type: 'integer',
+      description: "Records that loaded without values their mapping omitted (`on_error: omit`); each customer's `source_records` name them.",
+    },
   },
 };
 

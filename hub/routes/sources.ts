@@ -11,6 +11,7 @@ interface SourceRow {
   last_run: Record<string, unknown> | null;
   records: number;
   quarantined: number;
+  omitted: number;
 }
 
 const sourceName = { type: 'string', pattern: '^[a-z0-9][a-z0-9_-]{0,62}$' } as const;
@@ -45,6 +46,7 @@ export async function sourceRoutes(app: FastifyInstance, options: { hub: Hub }):
           last_run: known.get(source.name)?.last_run ?? null,
           records: known.get(source.name)?.records ?? 0,
           quarantined: known.get(source.name)?.quarantined ?? 0,
+          records_with_omitted_values: known.get(source.name)?.omitted ?? 0,
         }))),
       };
     },

@@ -173,6 +173,8 @@ export interface Source {
   last_run: Run | null;
   records: number;
   quarantined: number;
+  /** Records that loaded without values their mapping omits (`on_error: omit`). */
+  records_with_omitted_values: number;
 }
 
 export interface QuarantineEntry {

@@ -105,6 +105,10 @@ function SourceCard({ source, onSync }: { source: Source; onSync: () => void }) 
           <dd>{source.quarantined.toLocaleString()}</dd>
         </div>
         <div>
+          <dt>values left out</dt>
+          <dd title="Records that loaded without values their mapping omits (on_error: omit)">{source.records_with_omitted_values.toLocaleString()}</dd>
+        </div>
+        <div>
           <dt>schedule</dt>
           <dd>{source.schedule ?? 'manual'}</dd>
         </div>
