@@ -92,6 +92,7 @@ async function mapStoredRecords(
         old &&
         stableStringify(old.data) === stableStringify(result.record) &&
         old.observed_at.getTime() === observedAt.getTime() &&
+        // A changed omission is written too: the customer names what its records left out (and why).
         stableStringify(old.omitted ?? []) === stableStringify(result.omitted);
       if (unchanged) continue;
       mapped.push({ id, source: target.source, data: result.record, observedAt, omitted: result.omitted });

@@ -155,6 +155,10 @@ describe('bad records', () => {
       ]);
       expect(await omittedOfSource()).toBe(1);
 
+      // Another bad value, the rest unchanged: the customer (its document kept ready) names the new one.
+      expect(await push('n/a')).toMatchObject({ quarantined: 0 });
+      expect((await customer()).source_records[0].omitted_values).toEqual([{ field: 'phone', target: 'person.phone', reason: expect.stringMatching(/^'n\/a' /) }]);
+
       // Fixed at the source: the phone maps, nothing is omitted any more.
       expect(await push('+49 30 1234567')).toMatchObject({ updated: 1 });
       const after = await customer();
