@@ -322,5 +322,9 @@ describe('freshdesk: default mapping', () => {
       { address: 'third@example.org' },
     ]);
     expect(company).toMatchObject({ ok: true, record: { organisation: { name: 'SuperNova', domain: 'supernova.example.com' } } });
+    // Phones are free text in Freshdesk: one that is not a phone number is left out and named; the contact maps.
+    const badPhone = mapping.map('contacts', { ...load('contacts-page-1.json')[0], phone: 'ask reception', mobile: '+1 415 555 0100' }, { ...ctx, stream: 'contacts' });
+    expect(badPhone.ok && badPhone.record.person?.phones).toEqual([{ number: '+14155550100' }]);
+    expect(badPhone.ok && badPhone.omitted).toEqual([{ field: 'phone', target: 'person.phone', reason: expect.stringMatching(/^'ask reception' /) }]);
   });
 });
