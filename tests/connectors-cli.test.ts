@@ -49,8 +49,8 @@ describe('hub check and hub sync for each connector', { timeout: 120_000 }, () =
       (request) => {
         if (request.path === '/woo/wp-json/wc/v3/orders') return { headers: { 'x-wp-total': '2', 'x-wp-totalpages': '1' }, body: request.query.get('per_page') === '1' ? woo.orders.slice(0, 1) : woo.orders };
         if (request.path === '/woo/wp-json/wc/v3/customers') {
-          const page = Number(request.query.get('page') ?? 1);
-          return { headers: { 'x-wp-total': '4', 'x-wp-totalpages': '2' }, body: woo.customers[page - 1] ?? [] };
+          const offset = Number(request.query.get('offset') ?? 0);
+          return { headers: { 'x-wp-total': '4' }, body: woo.customers.flat().slice(offset, offset + Number(request.query.get('per_page'))) };
         }
         return undefined;
       },

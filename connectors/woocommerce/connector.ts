@@ -1,8 +1,8 @@
 /**
  * The WooCommerce connector. Orders are incremental: `modified_after` + `dates_are_gmt=true`, ordered
  * by `modified` ascending, paged with `page`/`per_page` until `X-WP-TotalPages`. Customers have no
- * modified filter (woocommerce#41371), so each run sweeps them all by id; the hub's content hash finds
- * what changed.
+ * modified filter (woocommerce#41371), so each run sweeps them all in id order (by `offset`, safe against
+ * customers deleted meanwhile: see sweepCustomers); the hub's content hash finds what changed.
  * https://woocommerce.github.io/woocommerce-rest-api-docs/#list-all-orders
  * https://woocommerce.github.io/woocommerce-rest-api-docs/#list-all-customers
  */
@@ -18,9 +18,13 @@ type StreamName = 'customers' | 'orders';
 const streamNames: StreamName[] = ['customers', 'orders'];
 const recordSchema = { type: 'object', required: ['id'], properties: { id: { type: 'integer', minimum: 1 } } };
 
-/** The checkpoint of the customers sweep: the next page to read, and whether the last sweep finished. */
+/**
+ * The checkpoint of the customers sweep: where the sweep under way has got to (the last id it listed and how many
+ * customers came up to it), and whether the last sweep finished.
+ */
 export interface CustomerSweepState extends StreamState {
-  next_page: number;
+  after_id: number;
+  position: number;
   complete: boolean;
 }
 
@@ -104,31 +108,56 @@ async function* readOrders(http: HttpClient, state: StreamState | undefined, con
   }
 }
 
-/** Customers, all of them, by id; a sweep interrupted mid-way resumes at its next page. */
+/**
+ * Customers, all of them, in id order; a sweep interrupted mid-way resumes after the last id it listed. WooCommerce
+ * pages by position only (`offset`), and a customer deleted before that position moves every later one a place back:
+ * reading on from the position would skip one, and the hub would take it for deleted. So each request starts a place
+ * early, at the last customer listed; when its first id is already past that one, customers went missing before it
+ * and the request steps back a page. Every id after the last listed is then in the answer.
+ */
 async function* sweepCustomers(http: HttpClient, state: StreamState | undefined, config: WoocommerceConfig): AsyncGenerator<RecordPage> {
-  const perPage = config.per_page ?? 100;
-  const resume = state && state.complete === false && Number.isInteger(state.next_page) ? (state.next_page as number) : 1;
-  let done = (resume - 1) * perPage;
-  for (let page = resume; ; page++) {
+  // Two at least: each request repeats the last customer listed.
+  const perPage = Math.max(2, config.per_page ?? 100);
+  const resuming = state?.complete === false && Number.isSafeInteger(state.after_id) && Number.isSafeInteger(state.position);
+  let afterId = resuming ? (state.after_id as number) : 0;
+  let position = resuming ? (state.position as number) : 0;
+  let start = !resuming;
+  /** The first id of the answer before, unless the sweep stepped back since. */
+  let previousFirstId: number | undefined;
+  for (let offset = Math.max(0, position - 1); ; ) {
     const response = await http.get<unknown[]>('/customers', {
-      params: { per_page: perPage, page, orderby: 'id', order: 'asc', role: config.customer_role ?? 'all' },
+      params: { per_page: perPage, offset, orderby: 'id', order: 'asc', role: config.customer_role ?? 'all' },
     });
     const items = Array.isArray(response.data) ? response.data : [];
+    const firstId = items.find(validId)?.id;
+    if (offset > 0 && firstId !== undefined && firstId > afterId) {
+      offset = Math.max(0, offset - perPage);
+      previousFirstId = undefined;
+      continue;
+    }
+    // Consecutive answers overlap by one customer only: the same first one twice means `offset` was not applied.
+    if (firstId !== undefined && firstId === previousFirstId) {
+      throw new ConnectorError(`woocommerce: the customers list answered offset ${offset} as it did the request before; without \`offset\` a sweep cannot go on`, 'system');
+    }
+    previousFirstId = firstId;
     const records: SourceRecord[] = [];
     const rejected: RejectedRecord[] = [];
-    for (const item of items) {
-      if (!validId(item)) rejected.push({ reason: `customer without a positive integer 'id'`, field: 'id', payload: item });
-      else records.push({ externalId: String(item.id), data: item });
-    }
-    const pages = totalPages(response.headers);
+    items.forEach((item, index) => {
+      // One without an id has no place in the order: reported where it is first read (not again in the overlap).
+      if (!validId(item)) {
+        if (offset + index >= position) rejected.push({ reason: `customer without a positive integer 'id'`, field: 'id', payload: item });
+      } else if (item.id > afterId) records.push({ externalId: String(item.id), data: item });
+    });
+    afterId = Math.max(afterId, ...records.map((record) => Number(record.externalId)));
+    position = offset + items.length;
+    const complete = items.length < perPage;
     const total = Number(response.headers['x-wp-total']);
-    done += items.length;
-    const complete = items.length < perPage || page >= (pages ?? Infinity);
-    const checkpoint: CustomerSweepState = { next_page: complete ? 1 : page + 1, complete };
-    // A sweep from the first page that reaches the last tells the hub which customers were deleted.
-    const sweep = sweepMarks(page === 1, complete);
-    yield { records, ...(rejected.length ? { rejected } : {}), state: checkpoint, progress: { done, ...(Number.isFinite(total) ? { total } : {}) }, sweep };
+    const checkpoint: CustomerSweepState = complete ? { after_id: 0, position: 0, complete } : { after_id: afterId, position, complete };
+    // A sweep from the first customer that reaches the last tells the hub which customers were deleted.
+    yield { records, ...(rejected.length ? { rejected } : {}), state: checkpoint, progress: { done: position, ...(Number.isFinite(total) ? { total } : {}) }, sweep: sweepMarks(start, complete) };
     if (complete) return;
+    start = false;
+    offset = position - 1;
   }
 }
 

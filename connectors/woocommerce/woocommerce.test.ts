@@ -114,38 +114,90 @@ describe('woocommerce: orders', () => {
 });
 
 describe('woocommerce: customers', () => {
-  const customersQuery = (page: string) => ({ per_page: '2', page, orderby: 'id', order: 'asc', role: 'all' });
-
-  it('sweeps every customer each run, with the page to resume at in the checkpoint, and quarantines one without id', async () => {
+  /**
+   * A store's customer list as WooCommerce answers it: `per_page` customers from `offset` in id order (the test's
+   * per_page is 2). `change(request, list)` may delete customers before a request is answered. Returns the offsets asked.
+   */
+  function customerList(list: unknown[], change: (request: number, list: unknown[]) => void = () => undefined): number[] {
+    const offsets: number[] = [];
     api()
       .get('/wp-json/wc/v3/customers')
-      .query(customersQuery('1'))
-      .reply(200, load('customers-page-1.json'), paging(4, 2))
-      .get('/wp-json/wc/v3/customers')
-      .query(customersQuery('2'))
-      .reply(200, load('customers-page-2.json'), paging(4, 2));
-    const { connector } = setup();
+      .query((query) => query.per_page === '2' && query.orderby === 'id' && query.order === 'asc' && query.role === 'all' && query.page === undefined)
+      .times(50)
+      .reply((uri) => {
+        const offset = Number(new URL(uri, store).searchParams.get('offset'));
+        change(offsets.length, list);
+        offsets.push(offset);
+        return [200, list.slice(offset, offset + 2), { 'X-WP-Total': String(list.length) }];
+      });
+    return offsets;
+  }
+  const customer = (id: number) => ({ id, email: `customer${id}@example.com` });
+  const listed = (pages: { records: { externalId: string }[] }[]) => pages.flatMap((page) => page.records.map((record) => Number(record.externalId)));
 
-    // A complete sweep in the state starts again at page 1.
-    const pages = await readStream(connector, 'customers', config, { next_page: 1, complete: true });
+  it('sweeps every customer in id order, each request from the last one listed, and quarantines one without id once', async () => {
+    const offsets = customerList([...load('customers-page-1.json'), ...load('customers-page-2.json')]);
 
-    expect(pages.map((page) => page.records.map((record) => record.externalId))).toEqual([['25', '26'], ['27']]);
-    expect(pages.map((page) => page.state)).toEqual([{ next_page: 2, complete: false }, { next_page: 1, complete: true }]);
-    expect(pages.map((page) => page.progress)).toEqual([{ done: 2, total: 4 }, { done: 4, total: 4 }]);
+    // A complete sweep in the state starts again at the first customer.
+    const pages = await readStream(setup().connector, 'customers', config, { after_id: 0, position: 0, complete: true });
+
+    expect(offsets).toEqual([0, 1, 2, 3]);
+    expect(pages.map((page) => page.records.map((record) => record.externalId))).toEqual([['25', '26'], ['27'], [], []]);
+    expect(pages.map((page) => page.state)).toEqual([
+      { after_id: 26, position: 2, complete: false },
+      { after_id: 27, position: 3, complete: false },
+      { after_id: 27, position: 4, complete: false },
+      { after_id: 0, position: 0, complete: true },
+    ]);
+    expect(pages.map((page) => page.progress)).toEqual([
+      { done: 2, total: 4 },
+      { done: 3, total: 4 },
+      { done: 4, total: 4 },
+      { done: 4, total: 4 },
+    ]);
     // The hub marks customers not seen by a sweep that ran from start to end as deleted.
-    expect(pages.map((page) => page.sweep)).toEqual([{ start: true }, { end: true }]);
-    expect(pages[1].rejected).toEqual([{ reason: "customer without a positive integer 'id'", field: 'id', payload: load('customers-page-2.json')[1] }]);
+    expect(pages.map((page) => page.sweep)).toEqual([{ start: true }, {}, {}, { end: true }]);
+    expect(pages.flatMap((page) => page.rejected ?? [])).toEqual([{ reason: "customer without a positive integer 'id'", field: 'id', payload: load('customers-page-2.json')[1] }]);
   });
 
-  it('resumes an interrupted sweep at its next page', async () => {
-    const scope = api().get('/wp-json/wc/v3/customers').query(customersQuery('2')).reply(200, load('customers-page-2.json'), paging(4, 2));
+  it('resumes an interrupted sweep after the last customer it listed', async () => {
+    const offsets = customerList([25, 26, 27].map(customer));
 
-    const pages = await readStream(setup().connector, 'customers', config, { next_page: 2, complete: false });
+    const pages = await readStream(setup().connector, 'customers', config, { after_id: 26, position: 2, complete: false });
 
-    expect(pages.map((page) => page.records.map((record) => record.externalId))).toEqual([['27']]);
+    expect(offsets).toEqual([1, 2]);
+    expect(listed(pages)).toEqual([27]);
     // A resumed sweep ends the sweep an earlier run began; it does not start one.
-    expect(pages.map((page) => page.sweep)).toEqual([{ end: true }]);
-    expect(scope.isDone()).toBe(true);
+    expect(pages.map((page) => page.sweep)).toEqual([{}, { end: true }]);
+  });
+
+  it('lists every customer still there when others are deleted during the sweep or before it resumes', async () => {
+    // Customer 25 is deleted after the first page: 27 moves to where the next page would have started.
+    const offsets = customerList([25, 26, 27, 28, 29].map(customer), (request, list) => request === 1 && list.shift());
+    const pages = await readStream(setup().connector, 'customers', config, undefined);
+    expect(listed(pages)).toEqual([25, 26, 27, 28, 29]);
+    expect(offsets).toEqual([0, 1, 0, 1, 2, 3]);
+    expect(pages.map((page) => page.sweep)).toEqual([{ start: true }, {}, {}, {}, { end: true }]);
+
+    // Deleted between two runs, 25 and 26 (the last one listed) among them: the sweep resumes without a gap.
+    customerList([27, 28, 29].map(customer));
+    expect(listed(await readStream(setup().connector, 'customers', config, { after_id: 26, position: 2, complete: false }))).toEqual([27, 28, 29]);
+  });
+
+  it('fails, naming the reason, when the store answers every offset with the same customers', async () => {
+    api().get('/wp-json/wc/v3/customers').query(true).times(5).reply(200, [25, 26].map(customer), { 'X-WP-Total': '4' });
+    const error = await readStream(setup().connector, 'customers', config, undefined).catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(ConnectorError);
+    expect(error).toMatchObject({ kind: 'system' });
+    expect((error as Error).message).toMatch(/answered offset 1 as it did the request before/);
+  });
+
+  it('starts a new sweep from a checkpoint of the page-numbered sweep before', async () => {
+    const offsets = customerList([25, 26, 27].map(customer));
+    const pages = await readStream(setup().connector, 'customers', config, { next_page: 2, complete: false });
+    expect(offsets[0]).toBe(0);
+    expect(listed(pages)).toEqual([25, 26, 27]);
+    expect(pages[0].sweep).toEqual({ start: true });
   });
 });
 
