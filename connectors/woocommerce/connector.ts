@@ -130,7 +130,8 @@ async function* sweepCustomers(http: HttpClient, state: StreamState | undefined,
     });
     const items = Array.isArray(response.data) ? response.data : [];
     const firstId = items.find(validId)?.id;
-    if (offset > 0 && firstId !== undefined && firstId > afterId) {
+    // Nothing there (the list got shorter than the position) or only customers after the last listed: step back.
+    if (offset > 0 && (items.length === 0 || (firstId !== undefined && firstId > afterId))) {
       offset = Math.max(0, offset - perPage);
       previousFirstId = undefined;
       continue;

@@ -117,9 +117,11 @@ describe('woocommerce: customers', () => {
   /**
    * A store's customer list as WooCommerce answers it: `per_page` customers from `offset` in id order (the test's
    * per_page is 2). `change(request, list)` may delete customers before a request is answered. Returns the offsets asked.
+   * It replaces the lists set up before it.
    */
   function customerList(list: unknown[], change: (request: number, list: unknown[]) => void = () => undefined): number[] {
     const offsets: number[] = [];
+    nock.cleanAll(); // a list answers alone: no interceptor of an earlier list of the test
     api()
       .get('/wp-json/wc/v3/customers')
       .query((query) => query.per_page === '2' && query.orderby === 'id' && query.order === 'asc' && query.role === 'all' && query.page === undefined)
@@ -182,6 +184,9 @@ describe('woocommerce: customers', () => {
     // Deleted between two runs, 25 and 26 (the last one listed) among them: the sweep resumes without a gap.
     customerList([27, 28, 29].map(customer));
     expect(listed(await readStream(setup().connector, 'customers', config, { after_id: 26, position: 2, complete: false }))).toEqual([27, 28, 29]);
+    // So many deleted that the list is shorter than the position reached: the sweep steps back to the customers left.
+    customerList([31, 32].map(customer));
+    expect(listed(await readStream(setup().connector, 'customers', config, { after_id: 30, position: 6, complete: false }))).toEqual([31, 32]);
   });
 
   it('fails, naming the reason, when the store answers every offset with the same customers', async () => {
