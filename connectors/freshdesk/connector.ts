@@ -54,9 +54,11 @@ export interface ContactsState extends DeletedListingState {
   next_page?: number;
 }
 
-/** The companies sweep checkpoint, as WooCommerce's customers. */
+/** The companies sweep checkpoint: the next page, the ids of the page before it as read, whether the last sweep finished. */
 export interface CompanySweepState extends StreamState {
   next_page: number;
+  /** The ids of page `next_page - 1` (null for an entry without one), to check that it has not moved since. */
+  before?: (number | null)[];
   complete: boolean;
 }
 
@@ -220,13 +222,29 @@ export function createFreshdeskConnector(options: FreshdeskConnectorOptions = {}
     yield* deletions.pages([deleted], config.deletion_sweep_hours ?? 24, checkpoint, done);
   }
 
-  /** https://developers.freshdesk.com/api/#list_all_companies (no change filter: a sweep) */
+  /**
+   * https://developers.freshdesk.com/api/#list_all_companies (no change filter: a sweep). Freshdesk pages by page
+   * number only: a company deleted (or added) before a page moves the later ones across its edge, and one that moved
+   * back over an edge already passed would not be listed, so the hub would take it for deleted. So after each page the
+   * page before it is read again: if it changed, companies moved, and the sweep starts again from the first page.
+   */
   async function* sweepCompanies(http: HttpClient, state: StreamState | undefined, config: FreshdeskConfig, log: Logger): AsyncGenerator<RecordPage> {
     const perPage = config.per_page ?? 100;
-    const resume = state && state.complete === false && Number.isInteger(state.next_page) ? (state.next_page as number) : 1;
+    const idsOf = (items: unknown[]) => items.map((item) => (validId(item) ? item.id : null));
+    const resuming = state?.complete === false && Number.isInteger(state.next_page) && Array.isArray(state.before);
+    let page = resuming ? (state.next_page as number) : 1;
+    let before = resuming ? (state.before as (number | null)[]) : [];
     let done = 0;
-    for (let page = resume; ; page++) {
+    for (;;) {
       const { items, hasNext } = await get(http, config, log, '/companies', { per_page: perPage, page });
+      if (page > 1) {
+        const again = await get(http, config, log, '/companies', { per_page: perPage, page: page - 1 });
+        if (JSON.stringify(idsOf(again.items)) !== JSON.stringify(before)) {
+          log.info({ connector: 'freshdesk', page: page - 1 }, 'companies moved between pages during the sweep; it starts again from the first page');
+          [page, before, done] = [1, [], 0];
+          continue;
+        }
+      }
       const records: SourceRecord[] = [];
       const rejected: RejectedRecord[] = [];
       for (const item of items) {
@@ -234,9 +252,11 @@ export function createFreshdeskConnector(options: FreshdeskConnectorOptions = {}
         else records.push({ externalId: String(item.id), data: item });
       }
       done += records.length;
-      const checkpoint: CompanySweepState = { next_page: hasNext ? page + 1 : 1, complete: !hasNext };
+      before = idsOf(items);
+      const checkpoint: CompanySweepState = hasNext ? { next_page: page + 1, before, complete: false } : { next_page: 1, complete: true };
       yield { records, ...(rejected.length ? { rejected } : {}), state: checkpoint, progress: { done }, sweep: sweepMarks(page === 1, !hasNext) };
       if (!hasNext) return;
+      page++;
     }
   }
 

@@ -258,22 +258,63 @@ describe('freshdesk: contacts', () => {
 });
 
 describe('freshdesk: companies', () => {
-  it('sweeps every company, marking the start and end of the sweep', async () => {
+  /**
+   * Freshdesk's company list, `per_page` 2 by page number, with a `next` link while more follow. `change(request, list)`
+   * may delete companies before a request is answered. Returns the pages asked, in order. It replaces earlier lists.
+   */
+  function companyList(list: unknown[], change: (request: number, list: unknown[]) => void = () => undefined): number[] {
+    const asked: number[] = [];
+    nock.cleanAll();
     api()
       .get('/api/v2/companies')
-      .query({ per_page: '2', page: '1' })
-      .reply(200, load('companies-page-1.json'), next('companies', 2))
-      .get('/api/v2/companies')
-      .query({ per_page: '2', page: '2' })
-      .reply(200, []);
+      .query((query) => query.per_page === '2')
+      .times(50)
+      .reply((uri) => {
+        const page = Number(new URL(uri, host).searchParams.get('page'));
+        change(asked.length, list);
+        asked.push(page);
+        return [200, list.slice((page - 1) * 2, page * 2), page * 2 < list.length ? next('companies', page + 1) : {}];
+      });
+    return asked;
+  }
+  const company = (id: number) => ({ id, name: `Company ${id}` });
+  const listed = (pages: { records: { externalId: string }[] }[]) => pages.flatMap((page) => page.records.map((record) => Number(record.externalId)));
+
+  it('sweeps every company, reading the page before each page again, and marks the start and end of the sweep', async () => {
+    const asked = companyList([...load('companies-page-1.json'), company(11)]);
 
     const pages = await readStream(setup().connector, 'companies', config);
 
-    expect(ids(pages)).toEqual([['9', '10'], []]);
+    expect(asked).toEqual([1, 2, 1]);
+    expect(ids(pages)).toEqual([['9', '10'], ['11']]);
     expect(pages.map((page) => [page.state, page.sweep])).toEqual([
-      [{ next_page: 2, complete: false }, { start: true }],
+      [{ next_page: 2, before: [9, 10], complete: false }, { start: true }],
       [{ next_page: 1, complete: true }, { end: true }],
     ]);
+  });
+
+  it('starts again from the first page when companies moved between pages, so that none is missed', async () => {
+    // Company 1 is deleted after the first page: 3 moves onto page 1, which was read before it got there.
+    const asked = companyList([1, 2, 3, 4, 5].map(company), (request, list) => request === 1 && list.shift());
+    const pages = await readStream(setup().connector, 'companies', config);
+    expect(asked).toEqual([1, 2, 1, 1, 2, 1]);
+    expect(new Set(listed(pages))).toEqual(new Set([1, 2, 3, 4, 5]));
+    // Only the sweep that went through unchanged ends; the hub counts what it listed since the last start.
+    expect(pages.map((page) => page.sweep)).toEqual([{ start: true }, { start: true }, { end: true }]);
+    expect(listed(pages.slice(1))).toEqual([2, 3, 4, 5]);
+
+    // Resumed in a later run after deletions: the page before is not as the checkpoint saw it, so it starts again.
+    companyList([2, 3, 4, 5].map(company));
+    const resumed = await readStream(setup().connector, 'companies', config, { next_page: 2, before: [1, 2], complete: false });
+    expect(listed(resumed)).toEqual([2, 3, 4, 5]);
+    expect(resumed[0].sweep).toEqual({ start: true });
+  });
+
+  it('resumes an unchanged sweep at its next page, and starts a checkpoint without the page before from the first', async () => {
+    const asked = companyList([1, 2, 3].map(company));
+    expect(listed(await readStream(setup().connector, 'companies', config, { next_page: 2, before: [1, 2], complete: false }))).toEqual([3]);
+    expect(asked).toEqual([2, 1]);
+    expect(listed(await readStream(setup().connector, 'companies', config, { next_page: 2, complete: false }))).toEqual([1, 2, 3]);
   });
 });
 
