@@ -255,8 +255,8 @@ try {
     console.log(`source removal: ${removal.raw_records} records of ${removing} removed in ${seconds.toFixed(1)} s = ${Math.round(removal.raw_records / seconds)} records/s`);
   }
   const options = values.database ? `--database ${name}` : `--records ${total} --page-size ${values['page-size']}`;
-  const removal = removing ? ` --remove-source ${removing}` : '';
-  console.log(`reproduce: npm run bench:ingest -- ${options} --incremental ${count} --senders ${values.senders} --rate ${values.rate}${removal}${process.env.DATABASE_URL ? ' (with DATABASE_URL)' : ''}`);
+  const removeOption = removing ? ` --remove-source ${removing}` : '';
+  console.log(`reproduce: npm run bench:ingest -- ${options} --incremental ${count} --senders ${values.senders} --rate ${values.rate}${removeOption}${process.env.DATABASE_URL ? ' (with DATABASE_URL)' : ''}`);
   if (values.keep) console.log(`kept: database ${name} (measure again with --database ${name}; drop it when done)`);
 } finally {
   await pool.end();

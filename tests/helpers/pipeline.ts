@@ -48,7 +48,8 @@ export async function rawRecordId(pool: Pool, source: string, externalId: string
 
 /**
  * Rows derived from source records whose record is gone: match and blocking keys without a canonical form, lineage and
- * memberships without a raw record (none of them has a foreign key to check it; migration 0020).
+ * memberships without a raw record. The keys and lineage have no foreign key since migration 0020 (triggers delete
+ * them); memberships keep theirs, so their count guards the cascade.
  */
 export async function orphanedRows(pool: Pool): Promise<{ match_keys: number; block_keys: number; lineage: number; memberships: number }> {
   const { rows } = await pool.query(
