@@ -32,7 +32,11 @@ export interface CanonicalRow {
 }
 
 /** Reads canonical records by id; ids without a canonical form are missing from the answer. */
-export type CanonicalReader = (ids: number[]) => Promise<Map<number, CanonicalRow>>;
+export interface CanonicalReader {
+  (ids: number[]): Promise<Map<number, CanonicalRow>>;
+  /** What another statement of the pass read of `ids` (`rows`; an id without a row has no canonical form), not read again. */
+  remember(ids: number[], rows: Map<number, CanonicalRow>): void;
+}
 
 /**
  * A reader for one resolution pass that reads each record once: nothing writes canonical records while the pass holds
@@ -40,12 +44,14 @@ export type CanonicalReader = (ids: number[]) => Promise<Map<number, CanonicalRo
  */
 export function canonicalReaderOf(client: PoolClient): CanonicalReader {
   const known = new Map<number, CanonicalRow | null>();
-  return async (ids) => {
+  const remember = (ids: number[], rows: Map<number, CanonicalRow>) => {
+    for (const id of ids) known.set(id, rows.get(id) ?? null);
+  };
+  const read = async (ids: number[]) => {
     const missing = [...new Set(ids.filter((id) => !known.has(id)))];
     if (missing.length) {
       const { rows } = await client.query<CanonicalRow & { id: string }>(canonicalRecords(missing));
-      for (const id of missing) known.set(id, null);
-      for (const row of rows) known.set(Number(row.id), { source: row.source, data: row.data, observed_at: row.observed_at });
+      remember(missing, new Map(rows.map((row) => [Number(row.id), { source: row.source, data: row.data, observed_at: row.observed_at }])));
     }
     const found = new Map<number, CanonicalRow>();
     for (const id of ids) {
@@ -54,6 +60,7 @@ export function canonicalReaderOf(client: PoolClient): CanonicalReader {
     }
     return found;
   };
+  return Object.assign(read, { remember });
 }
 
 /**

@@ -351,6 +351,8 @@ interface SearchRow {
   verified: boolean | null;
   same_source: boolean | null;
   ord: string | null;
+  data: CanonicalRecord | null;
+  observed_at: Date | null;
 }
 
 interface Scored {
@@ -405,8 +407,11 @@ export function probabilisticMatcher(settings: ResolutionSettings): Matcher {
         }
       };
       const searching = frontier.filter((id) => expanding.has(id));
-      const { rows } = await client.query<SearchRow>(sql.searchStep(frontier, searching, MATCH_CONFIG.blocking.maxBlockSize, kinds, verifiedOnly));
+      const { rows } = await client.query<SearchRow>(sql.searchStep(frontier, searching, MATCH_CONFIG.blocking.maxBlockSize, kinds, verifiedOnly, [...prepared.keys()]));
       const tagged = (tag: string) => rows.filter((row) => row.tag === tag);
+      // The canonical forms of the frontier and the candidates came with the step (a frontier record without one has none).
+      const fetched = new Map(tagged('canonical').map((row) => [Number(row.left), { source: row.kind!, data: row.data!, observed_at: row.observed_at! }]));
+      canonical.remember([...new Set([...frontier, ...fetched.keys()])].filter((id) => !prepared.has(id)), fetched);
       for (const row of tagged('identifier')) identifiers.push({ id: row.left, source: row.kind!, value: row.value! });
 
       // Records reached for the first time that were stored before blocking keys were: keys now, then their candidates.
@@ -562,7 +567,6 @@ export function probabilisticMatcher(settings: ResolutionSettings): Matcher {
     reviews.sort((x, y) => x.left - y.left || x.right - y.right);
     await pass?.claim?.(ids);
     if (reviews.length) await client.query(sql.upsertReviewItems(reviews));
-    await client.query(sql.settleReviewItems(ids, [...clustering.clusterOf]));
 
     const groups = new Map<number, number[]>();
     ids.forEach((id, i) => {

@@ -54,20 +54,21 @@ export async function resolveRecords(
   const result: ResolveResult = { created: [], updated: [], merged: [], split: [], retired: [], involved: [] };
   if (touched.length === 0) return result;
   const seed = [...new Set(touched)];
-  const { rows: locked } = await client.query<{ exclusive: boolean } & ResolutionContextRow>(sql.lockForPass(seed, MATCH_CONFIG_HASH));
+  const { rows: locked } = await client.query<{ exclusive: boolean; snapshot: string } & ResolutionContextRow>(sql.lockForPass(seed, MATCH_CONFIG_HASH));
   const { exclusive } = locked[0];
   const context = resolutionContextOf(locked[0]);
+  // Exclusively, nothing changes under the pass: it claims nothing.
+  let snapshot = exclusive ? null : locked[0].snapshot;
   let read: PassRead | undefined;
   while (!read) {
-    // Exclusively, nothing changes under the pass: it claims nothing.
-    const snapshot = exclusive ? null : (await client.query<{ snapshot: string }>(sql.currentSnapshot())).rows[0].snapshot;
     try {
       read = await readPass(client, seed, matcher, context, claimsOf(client, snapshot));
     } catch (error) {
       if (!(error instanceof ClustersChanged)) throw error;
+      snapshot = (await client.query<{ snapshot: string }>(sql.currentSnapshot())).rows[0].snapshot;
     }
   }
-  const { canonical, membership, everyone, participating, keptBy, revived, links, details } = read;
+  const { canonical, membership, everyone, components, participating, keptBy, revived, links, details } = read;
 
   const oldGoldens = [...new Set([...membership.values()].map((entry) => entry.goldenId))];
 
@@ -77,7 +78,7 @@ export async function resolveRecords(
   // Ids for new golden records, in component order, so they follow the smallest record id.
   const minted = keptBy.filter((kept, index) => kept.length === 0 && !revived.has(index)).length;
   const pinned = participating.flatMap((_, index) => keptBy[index][0] ?? revived.get(index)?.id ?? []);
-  const { before, pins, newSeqs } = await readGoldens(client, oldGoldens, pinned, minted);
+  const { before, pins, newSeqs } = await readGoldens(client, oldGoldens, pinned, minted, components);
 
   const changes: Change[] = [];
   const assigned = new Map<number, string>();
@@ -197,6 +198,8 @@ interface PassRead {
   membership: Map<number, Membership>;
   /** The records whose cluster is recomputed (the seeds included). */
   everyone: number[];
+  /** The matcher's components, every record it reached. */
+  components: number[][];
   /** Components of records that take part in resolution, each sorted, in order of their smallest id. */
   participating: number[][];
   /** Per component, the current golden records it keeps (the first survives; see clusters.ts). */
@@ -263,7 +266,7 @@ async function readPass(client: PoolClient, seed: number[], matcher: Matcher, co
   }).map((kept) => kept.map((cluster) => cluster.id));
   const revived = revivedGoldens(participating, keptBy, previous);
   await claim([], [...revived.values()].map((golden) => golden.id));
-  return { canonical, membership, everyone, participating, keptBy, revived, links, details };
+  return { canonical, membership, everyone, components, participating, keptBy, revived, links, details };
 }
 
 /**
@@ -288,13 +291,16 @@ function revivedGoldens(components: number[][], keptBy: string[][], previous: Ma
   return revived;
 }
 
-/** The current data of `goldenIds`, the active pins of `pinnedIds` and `minted` new golden record numbers (sql.passGoldens). */
-async function readGoldens(client: PoolClient, goldenIds: string[], pinnedIds: string[], minted: number) {
+/**
+ * The current data of `goldenIds`, the active pins of `pinnedIds` and `minted` new golden record numbers; open review
+ * items between two records of one of `components` are settled (sql.passGoldens).
+ */
+async function readGoldens(client: PoolClient, goldenIds: string[], pinnedIds: string[], minted: number, components: number[][]) {
   const before = new Map<string, Record<string, unknown>>();
   const pins = new Map<string, PinnedValue[]>();
   const newSeqs: number[] = [];
   const { rows } = await client.query<{ tag: 'golden' | 'pin' | 'seq'; id: string; golden_id: string; attribute: string; value: Record<string, unknown>; created_at: Date }>(
-    sql.passGoldens(goldenIds, pinnedIds, minted),
+    sql.passGoldens(goldenIds, pinnedIds, minted, { ids: components.flat(), clusters: components.flatMap((component, index) => component.map(() => index)) }),
   );
   for (const row of rows) {
     if (row.tag === 'golden') before.set(row.golden_id, row.value);

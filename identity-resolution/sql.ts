@@ -36,7 +36,10 @@ export const lockResolution = (): Statement => ({ text: 'select pg_advisory_xact
  * and the later one sees the earlier one's records). Exclusive instead when a seed has an organisation part, or had
  * one (organisations re-cluster across customers), or when the seeds hold more than MAX_KEY_LOCKS keys.
  * In the same round trip, what the pass reads before it starts (resolutionContextColumns, of the matching configuration
- * `configHash`), and the plans its statements use (MAX_GENERIC_PLAN_SEEDS).
+ * `configHash`), the plans its statements use (MAX_GENERIC_PLAN_SEEDS) and the snapshot its claims are checked against
+ * (see currentSnapshot). That snapshot was taken before the statement waited for its locks, so a pass it waited for
+ * counts as a change and the pass reads again: one read more when passes wait for each other, one round trip less
+ * for every pass.
  */
 export const lockForPass = (seeds: number[], configHash: string): Statement => ({
   text: `with keys as (
@@ -54,12 +57,16 @@ export const lockForPass = (seeds: number[], configHash: string): Statement => (
                 (select count(pg_advisory_xact_lock($3, hash)) from (select hash from keys where not (select exclusive from global) order by hash) ordered)::int as keys,
                 ${resolutionContextColumns('$5')},
                 set_config('plan_cache_mode', case when cardinality($1::bigint[]) <= $6 then 'force_generic_plan'
-                                                   else (select reset_val from pg_settings where name = 'plan_cache_mode') end, true) as plan_cache_mode`,
+                                                   else (select reset_val from pg_settings where name = 'plan_cache_mode') end, true) as plan_cache_mode,
+                pg_current_snapshot()::text as snapshot`,
   name: 'hub_lock_for_pass',
   values: [seeds, RESOLVE_LOCK, KEY_LOCKS, MAX_KEY_LOCKS, configHash, MAX_GENERIC_PLAN_SEEDS],
 });
 
-/** Where a pass starts reading from: a claimant whose transaction this snapshot does not see changed a cluster since. */
+/**
+ * Where a pass starts reading from: a claimant whose transaction this snapshot does not see changed a cluster since.
+ * A pass reading again after such a change takes a new one; its first comes with its locks (lockForPass).
+ */
 export const currentSnapshot = (): Statement => ({ text: 'select pg_current_snapshot()::text as snapshot', name: 'hub_current_snapshot', values: [] });
 
 /**
@@ -174,9 +181,16 @@ export const currentMemberships = (ids: number[]): Statement => ({
  * - `pin`: an active steward pin of a golden record of `pinnedIds` (id, golden_id, attribute, value, created_at),
  *   newest first per golden record and attribute;
  * - `seq`: one of `minted` new golden record numbers (id).
+ * In the same round trip, open review items between two records that are now in one component (`settled.clusters`,
+ * per record of `settled.ids`) are settled; the pairs are found from the review items of each record, not from every pair.
  */
-export const passGoldens = (goldenIds: string[], pinnedIds: string[], minted: number): Statement => ({
-  text: `with golden as (select id, data from golden_record where id = any($1::text[]) for update)
+export const passGoldens = (goldenIds: string[], pinnedIds: string[], minted: number, settled: { ids: number[]; clusters: number[] }): Statement => ({
+  text: `with golden as (select id, data from golden_record where id = any($1::text[]) for update),
+         cluster as (select * from unnest($4::bigint[], $5::int[]) as t(id, cluster)),
+         settled as (
+           update review_item r set status = 'settled', updated_at = now()
+           from cluster a, cluster b
+           where r.left_raw_record_id = a.id and r.right_raw_record_id = b.id and a.cluster = b.cluster and r.status = 'open')
          select 'golden' as tag, null::bigint as id, id as golden_id, null as attribute, data as value, null::timestamptz as created_at from golden
          union all
          select 'pin', id, golden_id, attribute, value, created_at from pinned_value where golden_id = any($2::text[]) and withdrawn_at is null
@@ -184,7 +198,7 @@ export const passGoldens = (goldenIds: string[], pinnedIds: string[], minted: nu
          select 'seq', nextval('golden_record_seq'), null, null, null, null from generate_series(1, $3)
          order by tag, golden_id, attribute, created_at desc, id desc`,
   name: 'hub_pass_goldens',
-  values: [goldenIds, pinnedIds, minted],
+  values: [goldenIds, pinnedIds, minted, settled.ids, settled.clusters],
 });
 
 /** A lineage row: a value one golden record's attribute had to choose from. */
@@ -421,32 +435,40 @@ const candidatesQuery = (maxBlock: string) =>
  * - `must_link`, `cannot_link`: a steward constraint touching `frontier` (`ord`: its id);
  * - `candidate`: a block candidate of `searching` (as blockCandidates);
  * - `member`: the golden record (value) of a record of `frontier` (left); `mate`: a current member (left) of one of those (value);
- * - `identifier`: an identifier (value) of a record of `frontier` (left) and its source (kind), as identifiersOf.
+ * - `identifier`: an identifier (value) of a record of `frontier` (left) and its source (kind), as identifiersOf;
+ * - `canonical`: the canonical form (source in kind, data, observed_at) of a record of `frontier` or a candidate (left)
+ *   that is not among `known`, the records the pass has read already: the matcher compares them next, and reading them
+ *   here saves a round trip.
  */
-export const searchStep = (frontier: number[], searching: number[], maxBlock: number, kinds: string[], verifiedOnly: string[]): Statement => ({
+export const searchStep = (frontier: number[], searching: number[], maxBlock: number, kinds: string[], verifiedOnly: string[], known: number[]): Statement => ({
   text: `with recursive ${goldenChainCtes('$1', '$4')}, ${blockCtes('$2', '$3')},
-         member as (select raw_record_id, golden_id from cluster_membership where valid_to is null and raw_record_id = any($1::bigint[]))
-         select 'keyless' as tag, c.raw_record_id as left, null::bigint as right, null as kind, null as value, null::boolean as verified, null::boolean as same_source, null::bigint as ord
+         member as (select raw_record_id, golden_id from cluster_membership where valid_to is null and raw_record_id = any($1::bigint[])),
+         candidate as (${candidatesQuery('$3')})
+         select 'keyless' as tag, c.raw_record_id as left, null::bigint as right, null as kind, null as value, null::boolean as verified, null::boolean as same_source, null::bigint as ord,
+                null::jsonb as data, null::timestamptz as observed_at
            from canonical_record c where c.raw_record_id = any($1::bigint[]) and not exists (select 1 from block_key b where b.raw_record_id = c.raw_record_id)
          union all
-         select 'rule', e.left, e.right, e.kind, e.value, e.verified, e.same_source, null from (${ruleKeyEdgesQuery('$1', '$5', '$6')}) e
+         select 'rule', e.left, e.right, e.kind, e.value, e.verified, e.same_source, null, null, null from (${ruleKeyEdgesQuery('$1', '$5', '$6')}) e
          union all
-         select 'golden', c.raw_record_id, m.raw_record_id, null, null, null, null, null
+         select 'golden', c.raw_record_id, m.raw_record_id, null, null, null, null, null, null, null
            from chain c join cluster_membership m on m.golden_id = c.golden_id and m.valid_to is null and m.raw_record_id <> c.raw_record_id
          union all
-         select kind, left_raw_record_id, right_raw_record_id, null, null, null, null, id from match_constraint
+         select kind, left_raw_record_id, right_raw_record_id, null, null, null, null, id, null, null from match_constraint
            where withdrawn_at is null and (left_raw_record_id = any($1::bigint[]) or right_raw_record_id = any($1::bigint[]))
          union all
-         select 'candidate', p.left, p.right, null, null, null, null, null from (${candidatesQuery('$3')}) p
+         select 'candidate', p.left, p.right, null, null, null, null, null, null, null from candidate p
          union all
-         select 'member', raw_record_id, null, null, golden_id, null, null, null from member
+         select 'member', raw_record_id, null, null, golden_id, null, null, null, null, null from member
          union all
-         select 'mate', m.raw_record_id, null, null, m.golden_id, null, null, null
+         select 'mate', m.raw_record_id, null, null, m.golden_id, null, null, null, null, null
            from cluster_membership m where m.valid_to is null and m.golden_id in (select golden_id from member)
          union all
-         select 'identifier', i.id, null, i.source, i.value, null, null, null from (${identifiersQuery('$1', '$4')}) i`,
+         select 'identifier', i.id, null, i.source, i.value, null, null, null, null, null from (${identifiersQuery('$1', '$4')}) i
+         union all
+         select 'canonical', c.raw_record_id, null, c.source, null, null, null, null, c.data, c.observed_at from canonical_record c
+           where c.raw_record_id in (select unnest($1::bigint[]) union select p.right from candidate p except select unnest($7::bigint[]))`,
   name: 'hub_search_step',
-  values: [frontier, searching, maxBlock, GOLDEN_ID_SCHEME, kinds, verifiedOnly],
+  values: [frontier, searching, maxBlock, GOLDEN_ID_SCHEME, kinds, verifiedOnly, known],
 });
 
 /** Steward constraints (both kinds) touching `ids`. */
@@ -492,18 +514,6 @@ export const upsertReviewItems = (rows: { left: number; right: number; probabili
   ],
 });
 
-/**
- * Open review items between two records of `ids` that are now in one cluster (`clusters`, per record) are settled.
- * The pairs are found from the review items of each record, not from every pair of `ids`.
- */
-export const settleReviewItems = (ids: number[], clusters: number[]): Statement => ({
-  text: `with cluster as (select * from unnest($1::bigint[], $2::int[]) as t(id, cluster))
-         update review_item r set status = 'settled', updated_at = now()
-         from cluster a, cluster b
-         where r.left_raw_record_id = a.id and r.right_raw_record_id = b.id and a.cluster = b.cluster and r.status = 'open'`,
-  name: 'hub_settle_review_items',
-  values: [ids, clusters],
-});
 
 // --- Organisations (organisations.ts; tables of 0012_organisations.sql) ---
 

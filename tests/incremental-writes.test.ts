@@ -186,6 +186,33 @@ describe('plans', () => {
   });
 });
 
+describe('round trips', () => {
+  it('a pass reads canonical records with its search steps and takes its snapshot with its locks: no statement of its own for either', async () => {
+    await ingest(db.pool, 'erp', [{ id: 'r1', given: 'Rita', family: 'Rundt', email: 'rita.rundt@example.com', updated: '2025-01-01T10:00:00Z' }]);
+    await ingest(db.pool, 'shop', [{ id: 'r2', given: 'Rita', family: 'Rundt', email: 'Rita.Rundt@example.com', city: 'Bonn', updated: '2025-02-01T10:00:00Z' }]);
+    await db.pool.query("update canonical_record set data = jsonb_set(data, '{person,given_name}', '\"Ritta\"') where raw_record_id = $1", [await rawRecordId(db.pool, 'erp', 'r1')]);
+    const ids = [await rawRecordId(db.pool, 'erp', 'r1'), await rawRecordId(db.pool, 'shop', 'r2')];
+    const sent: string[] = [];
+    await inTransaction(db.pool, async (client) => {
+      // Records the statements of one pass over both records (the rest of the client stays as it is).
+      const counting = Object.create(client) as typeof client;
+      counting.query = ((statement: { name?: string; text: string }, ...rest: unknown[]) => {
+        sent.push(statement.name ?? statement.text.trim().split(/\s+/)[0]);
+        return (client.query as (...args: unknown[]) => unknown)(statement, ...rest);
+      }) as typeof client.query;
+      await resolveRecords(counting, ids, { cause: 'run', actor: 'test' });
+    });
+    expect(sent).toContain('hub_search_step');
+    expect(sent).not.toContain('hub_canonical_records');
+    expect(sent).not.toContain('hub_current_snapshot');
+    // What the pass read with its search step is what it wrote from: the canonical form as changed above.
+    const customer = (await goldenOf(db.pool, 'erp', 'r1'))!;
+    expect(await goldenOf(db.pool, 'shop', 'r2')).toBe(customer);
+    const { rows } = await db.pool.query<{ value: unknown }>("select value from attribute_lineage where golden_id = $1 and attribute = 'given_name' order by 1", [customer]);
+    expect(rows.map((row) => row.value)).toContain('Ritta');
+  });
+});
+
 describe('compiled mappings', () => {
   it('are reused while the file is unchanged and compiled again once it is edited', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'hub-mapping-'));
