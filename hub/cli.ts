@@ -105,6 +105,7 @@ async function serve(options: { config?: string }, parts: { api: boolean; worker
 function printRun(run: RunRow): void {
   console.log(
     `run ${run.id} ${run.status}: read ${run.read}, created ${run.created}, updated ${run.updated}, unchanged ${run.unchanged}, quarantined ${run.quarantined}` + (run.deleted ? `, deleted ${run.deleted}` : '') +
+      (run.with_omitted_values ? `, values left out in ${run.with_omitted_values} (on_error: omit)` : '') +
       (run.error ? `\n  error: ${run.error}` : ''),
   );
 }

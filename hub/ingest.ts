@@ -29,6 +29,8 @@ export interface Counts {
   quarantined: number;
   /** Records not stored because an erasure tombstoned them (see hub/privacy.ts). */
   skipped?: number;
+  /** Records stored (or mapped again) with values an `on_error: omit` rule left out; counted for runs, not per pushed delivery. */
+  withOmittedValues?: number;
 }
 
 export const noCounts = (): Counts => ({ read: 0, created: 0, updated: 0, unchanged: 0, quarantined: 0 });
@@ -46,8 +48,13 @@ interface RawRow {
  * Maps raw records with the source's current mapping. Records whose canonical form changed are returned
  * as touched (they need resolving); a record that does not map is quarantined and leaves its cluster.
  */
-export async function mapRawRecords(client: PoolClient, ids: number[], target: SourceMapping, runId: number | null): Promise<{ touched: number[]; quarantined: number }> {
-  if (ids.length === 0) return { touched: [], quarantined: 0 };
+export async function mapRawRecords(
+  client: PoolClient,
+  ids: number[],
+  target: SourceMapping,
+  runId: number | null,
+): Promise<{ touched: number[]; quarantined: number; withOmittedValues: number }> {
+  if (ids.length === 0) return { touched: [], quarantined: 0, withOmittedValues: 0 };
   const { rows } = await client.query<RawRow>(sql.rawRecordsForMapping(ids));
   return mapStoredRecords(client, rows, target, runId);
 }
@@ -62,8 +69,8 @@ async function mapStoredRecords(
   target: SourceMapping,
   runId: number | null,
   inserted: ReadonlySet<number> = new Set(),
-): Promise<{ touched: number[]; quarantined: number; unmapped: Set<string> }> {
-  if (rows.length === 0) return { touched: [], quarantined: 0, unmapped: new Set() };
+): Promise<{ touched: number[]; quarantined: number; withOmittedValues: number; unmapped: Set<string> }> {
+  if (rows.length === 0) return { touched: [], quarantined: 0, withOmittedValues: 0, unmapped: new Set() };
   const ids = rows.map((row) => Number(row.id)).filter((id) => !inserted.has(id));
   const { rows: previous } = ids.length ? await client.query<{ id: string; data: CanonicalRecord; observed_at: Date; omitted: FieldError[] | null }>(sql.canonicalOf(ids)) : { rows: [] };
   const before = new Map(previous.map((row) => [Number(row.id), row]));
@@ -134,7 +141,7 @@ async function mapStoredRecords(
     );
     if (interactions.length) await client.query(sql.insertInteractions(interactions));
   }
-  return { touched: rewritten, quarantined: failed.length, unmapped };
+  return { touched: rewritten, quarantined: failed.length, withOmittedValues: mapped.filter((row) => row.omitted.length > 0).length, unmapped };
 }
 
 /** Stores one page (raw records, rejected input), maps and resolves what changed. Call inside a transaction. Pushed records have no run. */
@@ -217,8 +224,9 @@ export async function storePage(
       ),
     )).rowCount ?? 0;
   }
-  const { touched, quarantined, unmapped } = await mapStoredRecords(client, stored.sort((a, b) => Number(a.id) - Number(b.id)), target, runId, insertedIds);
+  const { touched, quarantined, withOmittedValues, unmapped } = await mapStoredRecords(client, stored.sort((a, b) => Number(a.id) - Number(b.id)), target, runId, insertedIds);
   counts.quarantined = newlyRejected + quarantined;
+  counts.withOmittedValues = withOmittedValues;
   await resolveAndRefreshValue(client, touched, options.cause);
   const outcomes = new Map<string, RecordOutcome>();
   for (const record of inserts) outcomes.set(record.externalId, 'created');

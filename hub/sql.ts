@@ -1,5 +1,6 @@
 /** The hub runtime's SQL (sources, runs, raw and canonical records, quarantine), as named statements. */
 import type { Statement } from './db/database.js';
+import type { Counts } from './ingest.js';
 import { blockKeyCtes } from '../identity-resolution/sql.js';
 
 export const upsertSource = (name: string, connector: string, schedule: string | null): Statement => ({
@@ -31,7 +32,7 @@ export const queueRun = (source: string, trigger: string, scheduledFor: Date | n
   values: [source, trigger, scheduledFor],
 });
 
-const RUN_COLUMNS = `id, source, status, trigger, scheduled_for, read, created, updated, unchanged, quarantined, skipped, deleted, progress, error,
+const RUN_COLUMNS = `id, source, status, trigger, scheduled_for, read, created, updated, unchanged, quarantined, skipped, deleted, with_omitted_values, progress, error,
   queued_at, started_at, finished_at`;
 
 export const getRun = (id: number): Statement => ({
@@ -72,10 +73,10 @@ export const finishRun = (id: number, status: 'succeeded' | 'failed', error: str
   values: [id, status, error],
 });
 
-export const addRunCounts = (id: number, counts: { read: number; created: number; updated: number; unchanged: number; quarantined: number; skipped?: number }, progress: unknown): Statement => ({
+export const addRunCounts = (id: number, counts: Counts, progress: unknown): Statement => ({
   text: `update sync_run set read = read + $2, created = created + $3, updated = updated + $4, unchanged = unchanged + $5,
-           quarantined = quarantined + $6, progress = $7, skipped = skipped + $8 where id = $1`,
-  values: [id, counts.read, counts.created, counts.updated, counts.unchanged, counts.quarantined, JSON.stringify(progress ?? {}), counts.skipped ?? 0],
+           quarantined = quarantined + $6, progress = $7, skipped = skipped + $8, with_omitted_values = with_omitted_values + $9 where id = $1`,
+  values: [id, counts.read, counts.created, counts.updated, counts.unchanged, counts.quarantined, JSON.stringify(progress ?? {}), counts.skipped ?? 0, counts.withOmittedValues ?? 0],
 });
 
 export const getStreamState = (source: string, stream: string): Statement => ({

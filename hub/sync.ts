@@ -41,6 +41,8 @@ export interface RunRow {
   quarantined: number;
   /** Records a completed full sweep no longer found. */
   deleted: number;
+  /** Records stored with values an `on_error: omit` rule left out. */
+  with_omitted_values: number;
   progress: { done?: number; total?: number; stream?: string };
   error: string | null;
   queued_at: Date;
@@ -259,7 +261,7 @@ export async function remapSource(hub: Hub, source: string, onProgress?: (done: 
   if (rows.length === 0 || !rows[0].queued) throw new Error(`Source '${source}' has a sync run in progress; remap it when that run has finished.`);
   const runId = Number(rows[0].id);
   await hub.pool.query(sql.startRun(runId));
-  const counts = noCounts();
+  const counts = { ...noCounts(), withOmittedValues: 0 };
   const cause = { cause: 'run' as const, causeId: String(runId), actor: `remap:${source}` };
   try {
     let after = 0;
@@ -269,9 +271,9 @@ export async function remapSource(hub: Hub, source: string, onProgress?: (done: 
       const ids = batch.map((row) => Number(row.id));
       after = ids[ids.length - 1];
       await inTransaction(hub.pool, async (client) => {
-        const { touched, quarantined } = await mapRawRecords(client, ids, target, runId);
+        const { touched, quarantined, withOmittedValues } = await mapRawRecords(client, ids, target, runId);
         await resolveAndRefreshValue(client, touched, cause);
-        const pageCounts = { read: ids.length, created: 0, updated: touched.length, unchanged: ids.length - touched.length, quarantined };
+        const pageCounts = { read: ids.length, created: 0, updated: touched.length, unchanged: ids.length - touched.length, quarantined, withOmittedValues };
         for (const key of Object.keys(pageCounts) as (keyof typeof pageCounts)[]) counts[key] += pageCounts[key];
         await client.query(sql.addRunCounts(runId, pageCounts, { done: counts.read }));
       });

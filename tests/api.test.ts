@@ -574,6 +574,7 @@ describe('sources, runs and quarantine', () => {
       quarantined: 0,
       skipped: 0,
       deleted: 0,
+      with_omitted_values: 0,
       progress: { stream: 'customers', done: 10 },
       error: null,
       queued_at: expect.any(String),

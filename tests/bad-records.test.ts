@@ -33,6 +33,11 @@ describe('bad records', () => {
       'streams:\n  contacts:\n    fields:\n      - { target: observed_at, from: updated, transforms: [parse_timestamp] }\n      - { target: person.email, from: email, transforms: [email] }\n      - { target: person.full_name, from: name }\n' +
         '      - { target: person.phone, from: phone, transforms: [phone], on_error: omit }\n',
     );
+    await writeFile(
+      join(dir, 'phones.yaml'),
+      'streams:\n  rows:\n    fields:\n      - { target: person.email, from: email, transforms: [email] }\n      - { target: person.phone, from: phone, transforms: [phone], on_error: omit }\n',
+    );
+    await writeFile(join(dir, 'phones.csv'), 'id,email,phone\np1,paul@example.com,+49 30 7654321\np2,petra@example.com,ask reception\np3,piet@example.com,\n');
     const lines = ['id,email,name,updated'];
     for (let i = 1; i <= 20; i++) lines.push(`g${i},good${i}@example.com,Good ${i},2025-01-0${(i % 9) + 1}T00:00:00Z`);
     lines.push('bad-type,typed@example.com,Typed,not a date');
@@ -47,6 +52,7 @@ describe('bad records', () => {
       {
         sources: [
           { name: 'people', connector: 'csv', mapping: 'people.yaml', config: { path: 'people.csv', id_column: 'id', page_size: 10 } },
+          { name: 'phones', connector: 'csv', default_region: 'DE', mapping: 'phones.yaml', config: { path: 'phones.csv', id_column: 'id' } },
           { name: 'pushed', connector: 'webhook', mapping: 'pushed.yaml', config: { secret: 'a-secret-of-sixteen-or-more', streams: ['contacts'] } },
         ],
       },
@@ -126,6 +132,22 @@ describe('bad records', () => {
     // A record with no fields at all is stored (it maps to nothing, and matches nobody).
     expect(loaded).toEqual(expect.arrayContaining(['p1', 'p2', 'control', 'missing-keys']));
     for (const id of ['huge', 'nul', 'nul-key', 'lone-surrogate', 'deep']) expect(loaded).not.toContain(id);
+  }, 60_000);
+
+  it('a sync run counts the records it stored with values left out, in its counts and in GET /v1/runs/{id}', async () => {
+    const run = await syncNow(hub, 'phones');
+    expect(run).toMatchObject({ status: 'succeeded', created: 3, quarantined: 0, with_omitted_values: 1 });
+    const app = await buildTestApp(hub);
+    try {
+      const key = await createApiKey(db.pool, 'run-reader', ['read']);
+      const response = await app.inject({ method: 'GET', url: `/v1/runs/${run.id}`, headers: bearer(key) });
+      expect(response.statusCode, response.body).toBe(200);
+      expect(response.json()).toMatchObject({ created: 3, with_omitted_values: 1 });
+    } finally {
+      await app.close();
+    }
+    // Read again unchanged: nothing stored, nothing left out by this run (the customer still names its omission).
+    expect(await syncNow(hub, 'phones')).toMatchObject({ status: 'succeeded', unchanged: 3, with_omitted_values: 0 });
   }, 60_000);
 
   it("a value its rule omits: the record loads without it, its customer's source record names it until it is fixed", async () => {

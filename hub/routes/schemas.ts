@@ -466,6 +466,10 @@ const run = {
     ...runCounts,
     skipped: { type: 'integer', description: 'Records not stored because their person was erased.' },
     deleted: { type: 'integer', description: 'Records a completed full sweep no longer found: marked deleted, out of their golden records.' },
+    with_omitted_values: {
+      type: 'integer',
+      description: "Records this run stored (or mapped again) with values an `on_error: omit` rule left out: they loaded without them; each customer's `source_records[].omitted_values` names them.",
+    },
     progress: {
       type: 'object',
       additionalProperties: false,
