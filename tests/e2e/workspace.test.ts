@@ -93,6 +93,9 @@ describe.skipIf(chromiumMissing)('the steward workspace in Chromium', { timeout:
     const card = page.locator('article.source').first();
     // Each card loads its runs after the heading shows.
     await card.locator('.runs tbody tr').first().waitFor();
+    // Each run's counts, values left out by `on_error: omit` rules among them.
+    expect(await card.locator('.runs thead th').allTextContents()).toEqual(['run', 'status', 'trigger', 'finished', 'read', 'created', 'updated', 'quarantined', 'values left out']);
+    expect(await card.locator('.runs tbody tr').first().locator('td').last().textContent()).toMatch(/^\d+$/);
     await card.getByRole('button', { name: 'Sync now' }).click();
     await page.getByText(/^Sync of [a-z0-9-]+ (queued|is already queued or running)/).waitFor();
     await page.context().close();

@@ -162,6 +162,8 @@ export interface Run {
   updated: number;
   unchanged: number;
   quarantined: number;
+  /** Records the run stored with values an `on_error: omit` rule left out. */
+  with_omitted_values: number;
   error: string | null;
 }
 

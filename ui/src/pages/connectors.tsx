@@ -125,7 +125,7 @@ function SourceCard({ source, onSync }: { source: Source; onSync: () => void }) 
       <Loading loaded={runs}>
         {() => (
           <table class="runs">
-            <TableHead columns={['run', 'status', 'trigger', 'finished', 'read', 'created', 'updated', 'quarantined']} />
+            <TableHead columns={['run', 'status', 'trigger', 'finished', 'read', 'created', 'updated', 'quarantined', 'values left out']} />
             <tbody>
               {runs.data!.data.map((run) => (
                 <tr key={run.id} title={run.error ?? ''}>
@@ -137,6 +137,7 @@ function SourceCard({ source, onSync }: { source: Source; onSync: () => void }) 
                   <td>{run.created}</td>
                   <td>{run.updated}</td>
                   <td>{show(run.quarantined)}</td>
+                  <td title="Records stored without values their mapping omits (on_error: omit)">{show(run.with_omitted_values)}</td>
                 </tr>
               ))}
             </tbody>
