@@ -514,7 +514,6 @@ export const upsertReviewItems = (rows: { left: number; right: number; probabili
   ],
 });
 
-
 // --- Organisations (organisations.ts; tables of 0012_organisations.sql) ---
 
 export const deleteOrganisationKeys = (ids: number[]): Statement => ({ text: 'delete from organisation_key where raw_record_id = any($1::bigint[])', values: [ids] });
